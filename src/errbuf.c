@@ -60,16 +60,23 @@ errbuf_setsys(struct errbuf *eb, enum err_kind kind, const char *fmt, ...)
 void
 errbuf_prefix(struct errbuf *eb, const char *fmt, ...)
 {
-	char head[256], tail[sizeof(eb->msg)];
+	char tail[sizeof(eb->msg)];
+	size_t len;
 	va_list ap;
 
 	if (eb == NULL)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(head, sizeof(head), fmt, ap);
-	va_end(ap);
 	memcpy(tail, eb->msg, sizeof(tail));
-	snprintf(eb->msg, sizeof(eb->msg), "%s: %s", head, tail);
+	va_start(ap, fmt);
+	vsnprintf(eb->msg, sizeof(eb->msg), fmt, ap);
+	va_end(ap);
+	len = strlen(eb->msg);
+	if (len + 2 < sizeof(eb->msg)) {
+		memcpy(eb->msg + len, ": ", 2);
+		len += 2;
+		memcpy(eb->msg + len, tail, sizeof(eb->msg) - len - 1);
+		eb->msg[sizeof(eb->msg) - 1] = '\0';
+	}
 }
 
 int
