@@ -263,8 +263,8 @@ add_canonical_query(struct strbuf *out, const char *query, struct errbuf *eb)
 	for (p = query; ; p = end + 1) {
 		if ((end = strchr(p, '&')) == NULL)
 			end = p + strlen(p);
-		if (end > p &&
-		    canonical_param(p, (size_t)(end - p), &params[n++], eb) == -1)
+		if (end > p && canonical_param(p, (size_t)(end - p),
+		    &params[n++], eb) == -1)
 			goto out;
 		if (*end == '\0')
 			break;
@@ -500,7 +500,7 @@ sigv4_signature(const unsigned char key[32], const char *string_to_sign,
 	hex_encode(mac, sizeof(mac), hex);
 }
 
-/* Does the text at s, between '\0' or one of the bytes in bad, look bad? */
+/* Does s hold a control byte or one of the bytes in bad? */
 static int
 has_byte_of(const char *s, const char *bad)
 {

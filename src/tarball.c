@@ -220,7 +220,7 @@ name_problem(const char *name, size_t len)
 		return "holds a NUL byte";
 	if (name[0] == '/')
 		return "is absolute";
-	for (p = name; p <= end; p = q + 1) {
+	for (p = name;; p = q + 1) {
 		if ((q = memchr(p, '/', (size_t)(end - p))) == NULL)
 			q = end;
 		if (q == p)
@@ -228,8 +228,9 @@ name_problem(const char *name, size_t len)
 		if ((q - p == 1 && p[0] == '.') ||
 		    (q - p == 2 && p[0] == '.' && p[1] == '.'))
 			return "has a '.' or '..' component";
+		if (q == end)
+			return NULL;
 	}
-	return NULL;
 }
 
 static struct archive_entry *
@@ -277,10 +278,11 @@ tarball_error(struct tarball *t, struct archive *a, struct errbuf *eb)
 	if (t->write_errno != 0) {
 		errno = t->write_errno;
 		errbuf_setsys(eb, ERR_IO, "write archive");
-	} else
+	} else if (a != NULL && archive_error_string(a) != NULL)
 		errbuf_set(eb, ERR_INTERNAL, "archive: %s",
-		    archive_error_string(a) != NULL ?
-		    archive_error_string(a) : "unknown libarchive error");
+		    archive_error_string(a));
+	else
+		errbuf_set(eb, ERR_INTERNAL, "archive: unknown libarchive error");
 }
 
 static int

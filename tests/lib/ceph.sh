@@ -36,7 +36,19 @@ t0=$(date +%s%N)
 elapsed() { echo "$(( ($(date +%s%N) - t0) / 1000000 ))ms"; }
 trace() { [ -z "${CEPH_TRACE:-}" ] || say "$(elapsed) $*"; }
 
-ceph_cli() { ceph -c "$CONF" --connect-timeout 20 "$@"; }
+# A client that talks to a mon which has only just started can send its
+# first command before it has the cluster's fsid and get EPERM "wrong fsid"
+# back. The commands used here are idempotent: try again.
+ceph_cli() {
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		ceph -c "$CONF" --connect-timeout 20 "$@" \
+		    2>>"$ROOT/log/ceph-cli.err" && return 0
+		sleep 0.2
+	done
+	say "'ceph $*' failed: see $ROOT/log/ceph-cli.err" >&2
+	return 1
+}
 
 # Pids of the processes started with exactly "-c $CONF" on their command
 # line: the daemons of this instance and nothing else.
@@ -44,7 +56,7 @@ instance_pids() {
 	local d a args
 	for d in /proc/[0-9]*; do
 		args=()
-		mapfile -d '' args <"$d/cmdline" 2>/dev/null || continue
+		{ mapfile -d '' args <"$d/cmdline"; } 2>/dev/null || continue
 		for a in "${args[@]}"; do
 			if [ "$a" = "$CONF" ]; then
 				printf '%s\n' "${d#/proc/}"
@@ -58,28 +70,36 @@ pid_of() {
 	local f="$ROOT/run/$1.pid" pid
 	[ -s "$f" ] || return 1
 	pid=$(cat "$f")
-	kill -0 "$pid" 2>/dev/null || return 1
+	alive "$pid" || return 1
 	printf '%s\n' "$pid"
+}
+
+# A daemon's parent is init, which may take seconds to reap it here: a
+# zombie has closed its sockets and counts as gone.
+alive() {
+	local state
+	state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) ||
+	    return 1
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 wait_gone() {
 	local pid=$1 i
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
+	for i in $(seq 200); do
+		alive "$pid" || return 0
+		sleep 0.05
 	done
 	return 1
 }
 
-# radosgw gets SIGTERM so that its request log is complete. The OSD and the
-# mon hold nothing worth keeping (start wipes the state) and take 2 s each to
-# shut down cleanly, so they get SIGKILL unless CEPH_STOP_GRACEFUL=1.
+# SIGTERM, in the order that lets each daemon leave cleanly (clients hang in
+# shutdown when the mon goes first); SIGKILL for any that take over 10 s.
 stop_daemon() {
-	local name=$1 sig=$2 pid
+	local name=$1 pid
 	pid=$(pid_of "$name") || return 0
-	kill "-$sig" "$pid" 2>/dev/null || true
+	kill -TERM "$pid" 2>/dev/null || true
 	if ! wait_gone "$pid"; then
-		say "$name (pid $pid) still running 10s after SIG$sig:" \
+		say "$name (pid $pid) still running 10s after SIGTERM:" \
 		    "SIGKILL" >&2
 		kill -KILL "$pid" 2>/dev/null || true
 		wait_gone "$pid" || true
@@ -88,11 +108,9 @@ stop_daemon() {
 }
 
 do_stop() {
-	local name sig=KILL pid left
-	[ "${CEPH_STOP_GRACEFUL:-0}" = 0 ] || sig=TERM
-	stop_daemon client.rgw.a TERM
-	for name in osd.0 mon.a; do
-		stop_daemon "$name" "$sig"
+	local name pid left
+	for name in $DAEMONS; do
+		stop_daemon "$name"
 	done
 	# Anything else still holding our config: a daemon whose pid file was
 	# lost, or a hung client.
@@ -208,14 +226,14 @@ start_osd() {
 	local uuid i
 	uuid=$(cat /proc/sys/kernel/random/uuid)
 	ceph_cli osd new "$uuid" >/dev/null
-	ceph_cli osd crush add osd.0 1.0 root=default >/dev/null 2>&1
+	ceph_cli osd crush add osd.0 1.0 root=default >/dev/null
 	ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$uuid" \
 	    >"$ROOT/log/osd-mkfs.out" 2>&1 ||
 	    die "ceph-osd --mkfs failed: see $ROOT/log/osd-mkfs.out"
 	ceph-osd -c "$CONF" -i 0 2>>"$ROOT/log/osd-start.err" ||
 	    die "ceph-osd failed: see $ROOT/log/osd.0.log"
 	for i in $(seq 300); do
-		ceph_cli osd stat 2>/dev/null | grep -q ' 1 up' && return 0
+		ceph_cli osd stat | grep -q ' 1 up' && return 0
 		sleep 0.1
 	done
 	die "osd.0 not up after 30s: see $ROOT/log/osd.0.log"

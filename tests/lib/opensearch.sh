@@ -84,6 +84,8 @@ cmd_build() {
     fi
     rm -f "$out"
     [ -f "$JAR" ] && [ -s "$CP_FILE" ] || die "build produced no $JAR or $CP_FILE"
+    # maven leaves an up-to-date jar untouched: mark this build as fresh
+    touch "$JAR" "$CP_FILE"
 }
 
 # pids of java processes running this launcher on this node dir (also ones
@@ -102,7 +104,13 @@ node_pids() {
     done
 }
 
-pid_alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# alive = exists and is not a zombie waiting for its reaper
+pid_alive() {
+    [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+    local st; st=$( { cat "/proc/$1/stat"; } 2>/dev/null ) || return 1
+    st=${st##*) }
+    [ "${st%% *}" != Z ]
+}
 
 cmd_stop() {
     local pids="" p

@@ -140,15 +140,22 @@ parse_request_line(struct vcase *vc, const char *line, size_t len)
 static int
 parse_request(struct vcase *vc, const char *s, size_t len)
 {
-	const char *end = s + len, *eol, *colon;
+	const char *end = s + len, *hend, *body, *eol, *next, *colon;
 	size_t n;
 
+	/* The headers end at the blank line; without one there is no body. */
+	if ((hend = memmem(s, len, "\n\n", 2)) != NULL) {
+		hend++;
+		body = hend + 1;
+	} else
+		hend = body = end;
 	eol = memchr(s, '\n', len);
 	if (eol == NULL || parse_request_line(vc, s, (size_t)(eol - s)) == -1)
 		return -1;
-	for (s = eol + 1; s < end && *s != '\n'; s = eol + 1) {
-		if ((eol = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			eol = end;
+	for (s = eol + 1; s < hend; s = next) {
+		if ((eol = memchr(s, '\n', (size_t)(hend - s))) == NULL)
+			eol = hend;
+		next = eol < hend ? eol + 1 : hend;
 		n = (size_t)(eol - s);
 		if (*s == ' ' || *s == '\t') {
 			if (vc->nheaders == 0)
@@ -162,11 +169,8 @@ parse_request(struct vcase *vc, const char *s, size_t len)
 			return -1;
 		add_header(vc, s, (size_t)(colon - s), colon + 1,
 		    (size_t)(eol - colon - 1));
-		if (eol == end)
-			break;
 	}
-	s = s < end ? s + 1 : end;	/* the blank line */
-	sigv4_sha256_hex(s, (size_t)(end - s), vc->payload_hash);
+	sigv4_sha256_hex(body, (size_t)(end - body), vc->payload_hash);
 	return 0;
 }
 
@@ -336,12 +340,13 @@ run_case(struct vcase *vc, struct strbuf *exp)
 	};
 	/* Where the token is added after signing, it is not signed at all. */
 	struct sigv4_creds creds = {
-		vc->access_key, vc->secret_key, vc->omit_token ? NULL : vc->token
+		vc->access_key, vc->secret_key,
+		vc->omit_token ? NULL : vc->token
 	};
 	struct strbuf got = STRBUF_INIT, shdr = STRBUF_INIT;
 	struct errbuf eb;
 	unsigned char key[32];
-	char sig[65], *auth = NULL, *line = NULL;
+	char sig[65], *auth = NULL, *line = NULL, *want;
 
 	errbuf_clear(&eb);
 	CHECK(sigv4_canonical_request(&req, &got, &shdr, &eb) == 0);
@@ -358,9 +363,11 @@ run_case(struct vcase *vc, struct strbuf *exp)
 	    vc->service, &auth, &eb) == 0);
 	if (auth != NULL)
 		line = xasprintf("Authorization:%s", auth);
-	CHECK_STREQ(line, authorization_line(exp[3].buf));
+	want = authorization_line(exp[3].buf);
+	CHECK_STREQ(line, want);
 	if (eb.kind != ERR_NONE)
 		fprintf(stderr, "%s: %s\n", vc->name, eb.msg);
+	free(want);
 	free(line);
 	free(auth);
 	strbuf_release(&got);
@@ -416,7 +423,9 @@ test_vectors(void)
 		ok = load_case(&vc, names[i]) == 0;
 		for (j = 0; j < 4; j++) {
 			strbuf_init(&exp[j], 0);
-			ok = ok && read_case_file(names[i], files[j], &exp[j]) == 0;
+			if (ok && read_case_file(names[i], files[j],
+			    &exp[j]) == -1)
+				ok = 0;
 		}
 		CHECK(ok);
 		if (ok && for_normalising_services(&vc, exp[0].buf)) {
@@ -777,6 +786,7 @@ check_date(time_t when, const char *want)
 static void
 test_pieces(void)
 {
+	struct strbuf sb = STRBUF_INIT;
 	unsigned char key[32], key2[32];
 	char hex[65];
 
@@ -794,18 +804,14 @@ test_pieces(void)
 
 	/* AWS's documented example of the derivation. */
 	sigv4_signing_key(secret, "20120215", "us-east-1", "iam", key);
-	sigv4_signature(key, "", hex);
+	strbuf_addhex(&sb, key, sizeof(key));
+	CHECK_STREQ(sb.buf, "f4780e2d9f65fa895f9c67b32ce1baf0"
+	    "b0d8a43505a000a1a9e090d414db404d");
+	strbuf_release(&sb);
+	/* Only the first 8 characters of the date count. */
 	sigv4_signing_key(secret, "20120215T000000Z", "us-east-1", "iam",
 	    key2);
 	CHECK(memcmp(key, key2, sizeof(key)) == 0);
-	{
-		struct strbuf sb = STRBUF_INIT;
-
-		strbuf_addhex(&sb, key, sizeof(key));
-		CHECK_STREQ(sb.buf, "f4780e2d9f65fa895f9c67b32ce1baf0"
-		    "b0d8a43505a000a1a9e090d414db404d");
-		strbuf_release(&sb);
-	}
 }
 
 int
