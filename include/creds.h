@@ -33,10 +33,11 @@
  * Secrets never reach a log line or an error message; they are wiped
  * (OPENSSL_cleanse) before their memory is freed.
  *
- * Thread safety: a provider is used from one thread only. creds_get() may
- * run HTTP transfers through the provider's pool; when that pool is shared
- * with other transfers, their done callbacks can run from inside
- * creds_get(), so never call it from such a callback.
+ * Thread safety: a provider is used from one thread only (creds_get() is
+ * not reentrant, and it may block for the few seconds an HTTP source
+ * takes). It may be called from an http done callback: it drives the
+ * shared pool only when nothing else is pending there, else a small pool
+ * of its own, so no other transfer's callback runs inside it.
  */
 #ifndef S3B_CREDS_H
 #define S3B_CREDS_H
@@ -54,7 +55,8 @@ struct creds {
 	char	*secret_key;
 	char	*session_token;	/* NULL for long-term keys */
 	time_t	 expires;	/* 0 = never */
-	char	 source[32];	/* "env", "web-identity", "profile", "ecs", "imds" */
+	/* "env", "web-identity", "profile", "ecs" or "imds" */
+	char	 source[32];
 };
 
 typedef const char *(*creds_getenv_fn)(const char *name);
@@ -71,9 +73,9 @@ typedef const char *(*creds_getenv_fn)(const char *name);
 /*
  * A provider reading variables through getenv_fn (getenv in the tools, a
  * table in tests; called at each lookup, the result not kept) and fetching
- * the HTTP sources through http, which stays the caller's. With a NULL
- * http the provider makes a pool of its own when it first needs one.
- * Nothing is looked up yet. NULL on failure (eb).
+ * the HTTP sources through http (which stays the caller's) when it is
+ * idle; when http is NULL or busy, through a pool of the provider's own,
+ * made when first needed. Nothing is looked up yet. NULL on failure (eb).
  */
 struct creds_provider *creds_provider_new(creds_getenv_fn getenv_fn,
 	    struct http_pool *http, struct errbuf *eb);
@@ -123,7 +125,7 @@ int	creds_profile_region(creds_getenv_fn getenv_fn, char **region,
  * keys, values[i] is set to a new string (the caller wipes and frees it)
  * or NULL. Returns 1 when the section exists, 0 when it does not (values
  * all NULL), -1 with eb (ERR_CONFIG, "line N: ...", never the line's text)
- * when the text is malformed; values are set only when it returns >= 0.
+ * when the text is malformed (values all NULL then).
  */
 int	creds_parse_ini(const char *text, size_t len, const char *section,
 	    const char *const *keys, char **values, size_t nkeys,

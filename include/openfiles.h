@@ -24,11 +24,13 @@ struct openfiles;
  * each descriptor's link with statx(AT_STATX_DONT_SYNC) so a file on a
  * hung network file system cannot block the run, and keeping regular files
  * only. Processes that end during the scan are passed over. Never fails for
- * lack of access: when some process's table cannot be read (not root,
- * /proc mounted with hidepid, no /proc at all) the set is returned marked
- * incomplete with the reason (openfiles_complete(), openfiles_why()).
- * Returns NULL with eb filled only when /proc lists cannot be read for
- * other reasons (ERR_IO: out of descriptors). Free with openfiles_free().
+ * lack of access: when some process's table or descriptor cannot be read
+ * (not root; /proc mounted with hidepid; a process holding capabilities the
+ * caller lacks, such as a container's PID 1 when the caller's bounding set
+ * is smaller; no /proc at all) the set is returned marked incomplete with
+ * the reason (openfiles_complete(), openfiles_why()). Returns NULL with eb
+ * filled only when the process runs out of descriptors or memory (ERR_IO).
+ * Free with openfiles_free().
  * The library prints nothing; the caller says whether the scan was
  * incomplete (filter_apply() does).
  */
@@ -41,9 +43,10 @@ int	openfiles_contains(const struct openfiles *of, dev_t dev, ino_t ino);
 int	openfiles_complete(const struct openfiles *of);
 
 /*
- * Why the scan is incomplete, as a short phrase for a message ("not every
- * process's /proc/PID/fd is readable: Permission denied"); "" when complete.
- * Owned by the set.
+ * Why the scan is incomplete, as a short phrase for a message ("the open
+ * files of 3 processes (pid 1, ...) cannot be read: not running as root",
+ * "/proc hides other users' processes (hidepid)"); "" when complete. Owned
+ * by the set.
  */
 const char *openfiles_why(const struct openfiles *of);
 

@@ -26,6 +26,10 @@
  * stages. When more directories hold files than that, the walk stops at that
  * point and says so (log_warn, result->truncated = 1): the files not taken
  * stay for the next run, like a run that hits its bounds.
+ *
+ * Threads: after walk_run(), walk_dir_get(), walk_openat() and
+ * walk_unlink_if_same() only read the walk and may be called from several
+ * threads at once (on different entries).
  */
 #ifndef S3B_WALK_H
 #define S3B_WALK_H
@@ -56,22 +60,21 @@ struct walk_opts {
 
 /* A directory that holds at least one kept file. */
 struct walk_dir {
-	int		 fd;		/* O_DIRECTORY, held until walk_free() */
+	int		 fd;		/* held open until walk_free() */
 	const char	*bucket;	/* the bucket folder's name */
-	const char	*prefix;	/* key prefix below the bucket, without a
-					   trailing '/'; "" at the bucket's top */
+	/* Key prefix below the bucket, no trailing '/'; "" at the top. */
+	const char	*prefix;
 	size_t		 prefix_len;
 };
 
 /* A kept regular file. Strings are NUL-terminated and owned by the walk. */
 struct walk_entry {
 	const char	*bucket;	/* same string as its walk_dir's */
-	const char	*key;		/* "<prefix>/<name>" or "<name>": raw bytes */
-	const char	*name;		/* the name within its directory: the
-					   tail of key */
+	const char	*key;		/* "<prefix>/<name>" or "<name>" */
+	const char	*name;		/* name in its directory: key's tail */
 	size_t		 key_len;
 	size_t		 dir;		/* index for walk_dir_get() */
-	struct stat	 st;		/* fstatat(AT_SYMLINK_NOFOLLOW) at the walk */
+	struct stat	 st;		/* fstatat(AT_SYMLINK_NOFOLLOW) */
 };
 
 /*
@@ -79,15 +82,15 @@ struct walk_entry {
  * valid until walk_free(); filter_apply() may reorder and shorten it.
  * Entries are grouped by directory (all files of one directory are
  * adjacent, sorted by name), directories in depth-first order, buckets in
- * name order: the order is deterministic for a given tree.
+ * name order: the order is deterministic for a given tree. Keys are raw
+ * bytes: UTF-8 unless walk_opts.raw_names let a file name through.
  */
 struct walk_result {
 	struct walk_entry *entries;
 	size_t		 n;
-	size_t		 ndirs;		/* directories held: walk_dir_get(0..) */
-	size_t		 skipped;	/* names left in place with a warning
-					   (or info for empty folders) */
-	int		 truncated;	/* 1: stopped early, out of descriptors */
+	size_t		 ndirs;		/* held: walk_dir_get(0 .. ndirs-1) */
+	size_t		 skipped;	/* names left in place and logged */
+	int		 truncated;	/* 1: stopped early, out of fds */
 };
 
 /*
@@ -102,19 +105,18 @@ struct walk	*walk_open(const char *root, const struct walk_opts *opts,
 /*
  * Walk the tree once and fill *out (see struct walk_result). A second call
  * is an ERR_INTERNAL error. Returns 0, or -1 with eb filled (ERR_IO) when
- * the root cannot be read or the process runs out of descriptors or memory
- * for reasons of its own (EMFILE at a depth no reserve covers); then *out is
- * not touched. Errors under the root (a folder that cannot be opened or
- * read) are warnings: those files stay for a later run.
+ * the root cannot be read or the system runs out of descriptors or kernel
+ * memory (EMFILE, ENFILE, ENOMEM) while walking; then *out is not touched.
+ * Other errors under the root (a folder that cannot be opened or read, a
+ * name that cannot be stat'ed) are warnings: those files stay for a later
+ * run.
  */
 int	walk_run(struct walk *w, struct walk_result *out, struct errbuf *eb);
 
 /* The directory with index i (from walk_entry.dir); NULL when out of range. */
 const struct walk_dir *walk_dir_get(const struct walk *w, size_t i);
 
-/*
- * The root as given to walk_open(), for messages.
- */
+/* The root as given to walk_open(), for messages. */
 const char	*walk_root(const struct walk *w);
 
 /*
@@ -137,8 +139,9 @@ int	walk_openat(const struct walk *w, const struct walk_entry *e,
  * unlinked; 1 when the name is gone or holds something else (left alone:
  * not an error, the caller decides whether to say so); -1 with eb filled
  * (ERR_IO) when stat or unlink fail otherwise. The check and the unlink are
- * two system calls: a writer who replaces the name in between loses that
- * new file's name; the directory, though, cannot change under us.
+ * two system calls (Linux has no unlink-if-inode): a file renamed over the
+ * name in the microseconds between them would be unlinked untaken. The held
+ * descriptor keeps the unlink inside the tree whatever happens to paths.
  */
 int	walk_unlink_if_same(const struct walk *w, const struct walk_entry *e,
 	    struct errbuf *eb);

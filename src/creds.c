@@ -40,17 +40,17 @@
 #define ECS_HOST		"http://169.254.170.2"
 
 struct creds_provider {
-	creds_getenv_fn		 getenv_fn;
-	struct http_pool	*http;
-	struct http_pool	*own_http;	/* made here when none was given */
-	struct creds		 cur;		/* access_key == NULL: none yet */
-	int			 pinned;	/* index in sources[], -1: none */
-	time_t			 retry_after;	/* ask no source before this */
-	struct errbuf		 err;		/* why the last attempt failed */
-	int			 imds_dead;	/* IMDS did not answer: skip it */
-	int			 no_answer;	/* last transfer got no answer */
-	char			*imds_token;
-	time_t			 imds_token_expires;
+	creds_getenv_fn	 getenv_fn;
+	struct http_pool *http;
+	struct http_pool *own_http;	/* made here when none was given */
+	struct creds	 cur;		/* access_key == NULL: none yet */
+	int		 pinned;	/* index in sources[], -1: none */
+	time_t		 retry_after;	/* ask no source before this */
+	struct errbuf	 err;		/* why the last attempt failed */
+	int		 imds_dead;	/* IMDS did not answer: skip it */
+	int		 no_answer;	/* last transfer got no answer */
+	char		*imds_token;
+	time_t		 imds_token_expires;
 };
 
 /* A source: 1 with *out filled, 0 when not configured, -1 with eb. */
@@ -763,15 +763,19 @@ pause_ms(long ms)
 		;
 }
 
+/*
+ * The caller's pool when it is idle. Otherwise a pool of our own: driving
+ * a busy pool would run other transfers' done callbacks from inside
+ * creds_get(), which the S3 client calls while it queues a request.
+ */
 static struct http_pool *
 creds_pool(struct creds_provider *p, struct errbuf *eb)
 {
-	if (p->http == NULL) {
-		if ((p->own_http = http_pool_new(2, eb)) == NULL)
-			return NULL;
-		p->http = p->own_http;
-	}
-	return p->http;
+	if (p->http != NULL && http_pool_pending(p->http) == 0)
+		return p->http;
+	if (p->own_http == NULL)
+		p->own_http = http_pool_new(2, eb);
+	return p->own_http;
 }
 
 /*
@@ -1222,7 +1226,8 @@ ecs_url_allowed(const char *url)
 		e = h + strcspn(h, ":/?#");
 	len = (size_t)(e - h);
 	for (i = 0; i < nitems(hosts); i++)
-		if (strlen(hosts[i]) == len && strncasecmp(h, hosts[i], len) == 0)
+		if (strlen(hosts[i]) == len &&
+		    strncasecmp(h, hosts[i], len) == 0)
 			return 1;
 	return len > 4 && strncmp(h, "127.", 4) == 0 &&
 	    strspn(h, "0123456789.") == len;
@@ -1241,8 +1246,8 @@ ecs_auth_header(creds_getenv_fn fn, char **header, struct errbuf *eb)
 	*header = NULL;
 	if (file != NULL) {
 		if (strbuf_read_file(&tok, file, CREDS_MAX_TOKEN) == -1) {
-			errbuf_setsys(eb, ERR_AUTH, "read "
-			    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE '%s'", file);
+			errbuf_setsys(eb, ERR_AUTH, "read AWS_CONTAINER_"
+			    "AUTHORIZATION_TOKEN_FILE '%s'", file);
 			goto out;
 		}
 		strbuf_rtrim(&tok);
@@ -1250,6 +1255,11 @@ ecs_auth_header(creds_getenv_fn fn, char **header, struct errbuf *eb)
 		strbuf_adds(&tok, v);
 	else
 		return 0;
+	if (tok.len == 0) {
+		errbuf_set(eb, ERR_AUTH, "the container authorization token "
+		    "is empty");
+		goto out;
+	}
 	/* It goes into a header: no line breaks, no control bytes. */
 	for (i = 0; i < tok.len; i++) {
 		if ((unsigned char)tok.buf[i] < ' ' || tok.buf[i] == 0x7f) {
@@ -1488,11 +1498,13 @@ static int
 creds_walk(struct creds_provider *p, time_t now, struct creds *out,
     struct errbuf *eb)
 {
-	struct strbuf tried = STRBUF_INIT, note = STRBUF_INIT;
+	struct strbuf tried, note;
 	char why[sizeof(eb->msg)];
 	size_t i;
 	int r = 0;
 
+	strbuf_init(&tried, 0);
+	strbuf_init(&note, 0);
 	for (i = 0; i < nitems(sources) && r == 0; i++) {
 		log_debug("credentials: trying %s", sources[i].name);
 		strbuf_reset(&note);

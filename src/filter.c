@@ -145,7 +145,7 @@ filter_apply(struct walk_result *files, const struct filter_opts *o,
 		} else if (s.settle > 0 && age < s.settle) {
 			snprintf(why, sizeof(why), "changed %ld s ago, within "
 			    "the settle time of %ld s, left for a later run",
-			    (long)age, s.settle);
+			    (long)(age < 0 ? 0 : age), s.settle);
 			say_skip(e, why);
 			s.young++;
 		} else {

@@ -13,7 +13,7 @@
 #include "openfiles.h"
 #include "strbuf.h"
 
-/* An open-addressing hash set of (dev, ino); slots with used[i] == 0 are free. */
+/* An open-addressing hash set of (dev, ino); used[i] == 0: a free slot. */
 struct openfiles {
 	dev_t		*dev;
 	ino_t		*ino;
@@ -21,6 +21,7 @@ struct openfiles {
 	size_t		 cap, n;	/* cap: a power of two */
 	size_t		 nprocs, nfds;
 	size_t		 denied;	/* processes whose table was refused */
+	long		 denied_pid;	/* the first of them */
 	int		 complete;
 	char		 why[160];
 };
@@ -99,6 +100,13 @@ of_incomplete(struct openfiles *of, const char *why)
 	of->complete = 0;
 }
 
+static void
+of_denied(struct openfiles *of, const char *pid)
+{
+	if (of->denied++ == 0)
+		of->denied_pid = strtol(pid, NULL, 10);
+}
+
 static int
 fatal_errno(int e)
 {
@@ -116,18 +124,20 @@ of_scan_pid(struct openfiles *of, int procfd, const char *name)
 	struct statx stx;
 	struct dirent *de;
 	DIR *dp;
-	int fd, denied = 0;
+	int fd, err, denied = 0;
 
 	snprintf(path, sizeof(path), "%s/fd", name);
 	if ((fd = openat(procfd, path, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) == -1 || (dp = fdopendir(fd)) == NULL) {
+		err = errno;
 		if (fd != -1)
 			close(fd);
-		if (fatal_errno(errno))
+		errno = err;
+		if (fatal_errno(err))
 			return -1;
-		if (errno == EACCES || errno == EPERM)
-			of->denied++;
-		else if (errno != ENOENT && errno != ESRCH)
+		if (err == EACCES || err == EPERM)
+			of_denied(of, name);
+		else if (err != ENOENT && err != ESRCH)
 			of_incomplete(of, "a /proc/PID/fd cannot be read");
 		return 0;	/* else the process has ended */
 	}
@@ -148,7 +158,8 @@ of_scan_pid(struct openfiles *of, int procfd, const char *name)
 			    stx.stx_dev_minor), (ino_t)stx.stx_ino);
 	}
 	closedir(dp);
-	of->denied += denied;
+	if (denied)
+		of_denied(of, name);
 	return 0;
 }
 
@@ -222,9 +233,10 @@ openfiles_scan(struct errbuf *eb)
 	close(procfd);
 	if (of->denied > 0) {
 		snprintf(why, sizeof(why), "the open files of %zu "
-		    "process%s cannot be read%s", of->denied,
-		    of->denied == 1 ? "" : "es",
-		    geteuid() != 0 ? ", not running as root" : "");
+		    "process%s (pid %ld%s) cannot be read%s", of->denied,
+		    of->denied == 1 ? "" : "es", of->denied_pid,
+		    of->denied == 1 ? "" : ", ...",
+		    geteuid() != 0 ? ": not running as root" : "");
 		of_incomplete(of, why);
 	}
 	return of;

@@ -282,7 +282,7 @@ tarball_error(struct tarball *t, struct archive *a, struct errbuf *eb)
 		errbuf_set(eb, ERR_INTERNAL, "archive: %s",
 		    archive_error_string(a));
 	else
-		errbuf_set(eb, ERR_INTERNAL, "archive: unknown libarchive error");
+		errbuf_set(eb, ERR_INTERNAL, "archive: libarchive failed");
 }
 
 static int

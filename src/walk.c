@@ -17,7 +17,7 @@
 
 #define ARENA_CHUNK	(64 * 1024)
 #define FD_RESERVE	1024	/* descriptors left to later stages */
-#define COUNT_DEPTH	64	/* how deep a skipped folder's files are counted */
+#define COUNT_DEPTH	64	/* levels of a skipped folder counted */
 #define SHOW_MAX	512	/* bytes of a name shown in a message */
 #define NO_DIR		SIZE_MAX
 
@@ -41,14 +41,14 @@ struct walk {
 	struct walk_entry *ents;
 	size_t		 nents, aents;
 	struct arena_chunk *arena;
-	struct strbuf	 prefix;	/* key prefix of the directory being read */
+	struct strbuf	 prefix;	/* key prefix of the folder in hand */
 };
 
 /* One directory being read. */
 struct scan {
 	int		 fd;
 	const char	*bucket;
-	size_t		 dir;		/* index in w->dirs, NO_DIR until held */
+	size_t		 dir;		/* in w->dirs; NO_DIR until held */
 };
 
 /* Names of a directory's subdirectories, sorted before descending. */
@@ -218,11 +218,13 @@ struct walk *
 walk_open(const char *root, const struct walk_opts *opts, struct errbuf *eb)
 {
 	struct walk *w;
+	struct stat st;
 	int fd;
 
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {
-		if (errno == ELOOP)
+		if ((errno == ELOOP || errno == ENOTDIR) &&
+		    lstat(root, &st) == 0 && S_ISLNK(st.st_mode))
 			errbuf_set(eb, ERR_IO, "'%s' is a symbolic link: "
 			    "name the real folder", root);
 		else
@@ -358,7 +360,8 @@ walk_entry_seen(struct walk *w, struct scan *sc, struct dirent *de,
 	mode_t m = dtype_mode(de->d_type);
 
 	if (m == 0 || m == S_IFREG) {
-		if (fstatat(sc->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (fstatat(sc->fd, de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1) {
 			if (errno == ENOENT)
 				return 0;	/* gone since readdir */
 			if (fatal_errno(errno)) {

@@ -40,13 +40,16 @@ trace() { [ -z "${CEPH_TRACE:-}" ] || say "$(elapsed) $*"; }
 # first command before it has the cluster's fsid and get EPERM "wrong fsid"
 # back. The commands used here are idempotent: try again.
 ceph_cli() {
-	local i
+	local i err="$ROOT/log/ceph-cli.err"
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		ceph -c "$CONF" --connect-timeout 20 "$@" \
-		    2>>"$ROOT/log/ceph-cli.err" && return 0
+		ceph -c "$CONF" --connect-timeout 20 "$@" 2>"$err.last" && {
+			cat "$err.last" >>"$err"
+			return 0
+		}
+		{ echo "ceph $* (attempt $i) failed:"; cat "$err.last"; } >>"$err"
 		sleep 0.2
 	done
-	say "'ceph $*' failed: see $ROOT/log/ceph-cli.err" >&2
+	say "'ceph $*' failed: see $err" >&2
 	return 1
 }
 

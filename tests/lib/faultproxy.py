@@ -13,6 +13,7 @@ chosen per request by rules. Standard library only. See faultproxy.md.
 import argparse
 import asyncio
 import base64
+import concurrent.futures
 import ctypes
 import email.utils
 import glob
@@ -37,6 +38,7 @@ LINE_LIMIT = 1 << 20         # longest head or chunk-size line accepted
 WRITE_HIGH = 4 << 20         # transport buffer before drain() waits
 LINGER_IDLE = 2.0            # lingering close: stop after this much silence
 LINGER_MAX = 30.0            # ... or after this long in all
+HASH_THREAD_MIN = 64 << 10   # hash pieces at least this big in a thread
 BODY_WAIT = 30.0             # wait for the rest of a request body after an early answer
 
 
@@ -154,10 +156,15 @@ class Digest:
         self.crc32c = 0 if crc32c else None
         self.sha1 = hashlib.sha1(usedforsecurity=False) if sha1 else None
 
-    def update(self, data):
+    def update(self, data, part=None):
+        """part: None for all, "md5" or "rest" to run the two halves in
+        parallel threads."""
+        if part != "rest":
+            self.md5.update(data)
+            if part == "md5":
+                return
         self.length += len(data)
         self.sha256.update(data)
-        self.md5.update(data)
         self.crc32 = zlib.crc32(data, self.crc32)
         if self.crc32c is not None:
             self.crc32c = CRC32C(self.crc32c, data if isinstance(data, bytes) else bytes(data))
@@ -324,10 +331,6 @@ class Request:
                         if n.lower().startswith(b"x-amz-")).lower()
         self.wants_crc32c = b"crc32c" in amz
         self.wants_sha1 = b"sha1" in amz
-
-    def header(self, lname):
-        vals = field_values(self.fields, lname)
-        return vals[0] if vals else None
 
 
 class Response:
@@ -558,6 +561,7 @@ class Entry:
         self.aws = AwsChunked(Digest(crc32c=want_c, sha1=req.wants_sha1)) if req.aws_chunked else None
         self.body_started = False
         self.body_complete = not req.has_body
+        self.hashing = None
         self.done = False
         ms = int(self.t0 * 1000) % 1000
         self.d = {
@@ -579,10 +583,18 @@ class Entry:
             "error": None,
         }
 
-    def feed(self, data):
+    async def settle(self):
+        """Wait for the hashing of the last piece (see send_body)."""
+        h = self.hashing
+        if h is not None:
+            await asyncio.shield(h)
+            if self.hashing is h:
+                self.hashing = None
+
+    def feed(self, data, part=None):
         self.body_started = True
-        self.digest.update(data)
-        if self.aws is not None:
+        self.digest.update(data, part)
+        if self.aws is not None and part != "md5":
             self.aws.feed(data)
 
     def response(self, status, fields):
@@ -729,7 +741,10 @@ class Session:
             self.drop_upstream()
             if not self.closed:
                 self.closed = True
-                self.w.transport.abort() if self.proxy.stopping else self.w.close()
+                if self.proxy.stopping:
+                    self.w.transport.abort()
+                else:
+                    self.w.close()
 
     async def read_head(self):
         while True:
@@ -799,6 +814,7 @@ class Session:
         return await self.forward(req, entry, fault)
 
     async def end_by_fault(self, entry, how):
+        await entry.settle()
         entry.finish()
         self.drop_upstream()
         if how == "reset":
@@ -826,10 +842,12 @@ class Session:
                     '</Error>' % (xml_escape(code), xml_escape(msg),
                                   xml_escape(req.path.decode("latin-1")),
                                   f"faultproxy-{entry.d['seq']}")).encode("utf-8")
+        early = fault.get("early")
+        if early is None:           # as S3 does: refuse before 100 Continue
+            early = req.expect_100 and status >= 300
         if req.has_body and not body_read:
-            mode = fault.get("expect") or ("continue" if status < 300 else "reject")
-            if req.expect_100 and mode == "reject":
-                close = True        # the body never comes: the connection cannot go on
+            if early:
+                close = True        # the body is not read: the connection cannot go on
             else:
                 if req.expect_100:
                     await self.cwrite(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -876,6 +894,7 @@ class Session:
             throttle = Throttle(fault.get("bytes_per_second", fault.get("rate", 1024)))
         pos = 0
         flipped = False
+        loop = asyncio.get_running_loop()
 
         async def frame(data):
             if uw is not None:
@@ -883,7 +902,17 @@ class Session:
 
         async def piece(data):
             nonlocal pos, flip, cut, flipped
-            entry.feed(data)
+            # Hash in two threads (MD5 | the rest; hashlib, zlib and ctypes
+            # release the GIL) while the loop forwards; one piece in flight
+            # at a time keeps the order.
+            await entry.settle()
+            if len(data) >= HASH_THREAD_MIN:
+                pool = self.proxy.hash_pool
+                entry.hashing = asyncio.gather(
+                    loop.run_in_executor(pool, entry.feed, data, "md5"),
+                    loop.run_in_executor(pool, entry.feed, data, "rest"))
+            else:
+                entry.feed(data)
             start, pos = pos, pos + len(data)
             if a == "flip_byte" and not flipped:
                 off = flip if flip is not None else start + len(data) // 2
@@ -900,54 +929,23 @@ class Session:
                         await self.uwrite(uw, data[:cut - start], None)
                     fault.info["bytes"] = cut
                     entry.error("reset_mid_body")
+                    await entry.settle()
                     entry.finish()
                     self.reset_client()
                     raise FaultDone("reset_mid_body")
             if uw is not None:
                 await self.uwrite(uw, data, throttle)
 
-        r = self.r
         try:
-            if req.chunked:
-                while True:
-                    line = await r.readuntil(b"\r\n")
-                    try:
-                        size = int(line.split(b";", 1)[0].strip(), 16)
-                    except ValueError:
-                        raise ProtocolError(f"bad chunk size line {line[:40]!r}") from None
-                    await frame(line)
-                    if size == 0:
-                        while True:
-                            t = await r.readuntil(b"\r\n")
-                            await frame(t)
-                            if t == b"\r\n":
-                                break
-                        break
-                    rem = size
-                    while rem:
-                        data = await r.read(min(rem, READ_SIZE))
-                        if not data:
-                            raise ClientGone("client closed mid-body")
-                        rem -= len(data)
-                        await piece(data)
-                    crlf = await r.readexactly(2)
-                    if crlf != b"\r\n":
-                        raise ProtocolError("missing CRLF after chunk")
-                    await frame(crlf)
-            else:
-                rem = req.length
-                while rem:
-                    data = await r.read(min(rem, READ_SIZE))
-                    if not data:
-                        raise ClientGone("client closed mid-body")
-                    rem -= len(data)
-                    await piece(data)
+            await self.read_body(req, frame, piece)
         except asyncio.IncompleteReadError:
             raise ClientGone("client closed mid-body") from None
         except asyncio.LimitOverrunError:
             raise ProtocolError("chunk line too long") from None
         except (ConnectionError, OSError) as e:
             raise ClientGone(f"reading from client: {e}") from None
+        finally:
+            await entry.settle()
         entry.body_complete = True
         if a == "flip_byte" and not flipped:
             fault.info["note"] = "offset beyond the body: nothing flipped"
@@ -955,6 +953,45 @@ class Session:
             entry.finish()
             self.reset_client()
             raise FaultDone("reset_mid_body")
+
+    async def read_body(self, req, frame, piece):
+        """Read a request body, passing framing bytes to frame() and data
+        to piece()."""
+        r = self.r
+        if req.chunked:
+            while True:
+                line = await r.readuntil(b"\r\n")
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ProtocolError(f"bad chunk size line {line[:40]!r}") from None
+                await frame(line)
+                if size == 0:
+                    while True:
+                        t = await r.readuntil(b"\r\n")
+                        await frame(t)
+                        if t == b"\r\n":
+                            break
+                    break
+                rem = size
+                while rem:
+                    data = await r.read(min(rem, READ_SIZE))
+                    if not data:
+                        raise ClientGone("client closed mid-body")
+                    rem -= len(data)
+                    await piece(data)
+                crlf = await r.readexactly(2)
+                if crlf != b"\r\n":
+                    raise ProtocolError("missing CRLF after chunk")
+                await frame(crlf)
+        else:
+            rem = req.length
+            while rem:
+                data = await r.read(min(rem, READ_SIZE))
+                if not data:
+                    raise ClientGone("client closed mid-body")
+                rem -= len(data)
+                await piece(data)
 
     async def uwrite(self, uw, data, throttle):
         try:
@@ -1011,6 +1048,8 @@ class Session:
         body_task = None
         if req.has_body:
             body_task = asyncio.create_task(self.send_body(req, entry, fault, uw))
+        elif fault is not None and fault.action == "flip_byte":
+            fault.info["note"] = "no body: nothing flipped"
         elif fault is not None and fault.action == "reset_mid_body":
             fault.info["bytes"] = 0         # no body: reset once the head went up
             return await self.end_by_fault(entry, "reset")
@@ -1148,6 +1187,7 @@ class Session:
                 if body:
                     sent += len(data)
                 if last:
+                    await entry.settle()
                     entry.finish()
                 await self.cwrite(data, throttle)
 
@@ -1245,6 +1285,7 @@ class Proxy:
         self.cids = itertools.count(1)
         self.tasks = set()
         self.stopping = False
+        self.hash_pool = concurrent.futures.ThreadPoolExecutor(4, "hash")
 
     def write_log(self, d):
         if self.log is None:
@@ -1284,6 +1325,7 @@ class Proxy:
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
         await server.wait_closed()
+        self.hash_pool.shutdown(wait=True)
         if self.log is not None:
             self.log.close()
 

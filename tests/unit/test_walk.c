@@ -151,7 +151,7 @@ test_names(void)
 	CHECK(!name_is_utf8("\xe2\x82", 2));		/* cut short */
 	CHECK(!name_is_utf8("\xe2\x82x", 3));
 
-	name_escape(&sb, "a\nb\\c\xff\xc3\xa9\x01 \x7f\xc2\x85", 14);
+	name_escape(&sb, "a\nb\\c\xff\xc3\xa9\x01 \x7f\xc2\x85", 13);
 	CHECK_STREQ(sb.buf, "a\\nb\\\\c\\xff\xc3\xa9\\x01 \\x7f\\xc2\\x85");
 	strbuf_reset(&sb);
 	name_escape(&sb, "\xe2\x82", 2);
@@ -287,7 +287,8 @@ test_walk_tree(void)
 	CHECK(walk_run(w, &r, &eb) == -1 && eb.kind == ERR_INTERNAL);
 	CHECK(r.n == 7);
 	CHECK(!r.truncated);
-	CHECK(r.n > 0 && strcmp(r.entries[0].key, "a b+c=d&e?f#g%h~i.txt") == 0);
+	CHECK(r.n > 0 &&
+	    strcmp(r.entries[0].key, "a b+c=d&e?f#g%h~i.txt") == 0);
 	CHECK(r.n > 3 && strcmp(r.entries[3].key,
 	    "\xc3\xa9\xe6\x97\xa5\xe6\x9c\xac.txt") == 0);
 	CHECK((e = find(&r, "bucket-a", "empty.txt")) != NULL &&
@@ -487,16 +488,19 @@ test_identity(void)
 	mkdir(tmp, 0700);
 }
 
-/* In a child (the limit cannot be raised back): 40 folders, 64 fds. */
+/*
+ * In a child (the limit cannot be raised back): 40 folders, 64 fds.
+ * Returns 0 when right, 77 when the limit cannot be set, else 1.
+ */
 static int
 child_fd_limit(void)
 {
 	struct rlimit rl = { 64, 64 };
 	struct walk_result r;
 	struct errbuf eb;
-	struct walk *w;
+	struct walk *w = NULL;
 	char *root = path_of("root"), rel[64];
-	int ok;
+	int rc = 77;
 
 	mkd("root");
 	mkd("root/bkt");
@@ -507,16 +511,26 @@ child_fd_limit(void)
 		put(rel, "f");
 	}
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-		return 2;
+		goto out;
+	rc = 1;
 	if ((w = walk_open(root, NULL, &eb)) == NULL ||
-	    walk_run(w, &r, &eb) == -1)
-		return 3;
+	    walk_run(w, &r, &eb) == -1) {
+		fprintf(stderr, "fd limit: %s\n", eb.msg);
+		goto out;
+	}
 	/* 64 - min(1024, 32) = 32 folders held */
-	ok = r.truncated && r.ndirs == 32 && r.n == 32 &&
-	    logged_has('W', "more than 32 folders hold files");
+	if (r.truncated && r.ndirs == 32 && r.n == 32 &&
+	    logged_has('W', "more than 32 folders hold files"))
+		rc = 0;
+	else
+		fprintf(stderr, "fd limit: truncated %d, %zu folders, %zu "
+		    "files\n", r.truncated, r.ndirs, r.n);
+ out:
 	walk_free(w);
 	free(root);
-	return ok ? 0 : 1;
+	free(tmp);
+	strbuf_release(&logged);
+	return rc;
 }
 
 static void
@@ -526,10 +540,16 @@ test_fd_limit(void)
 	pid_t pid;
 
 	strbuf_reset(&logged);
+	fflush(NULL);
 	if ((pid = fork()) == 0)
-		_exit(child_fd_limit());
-	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		exit(child_fd_limit());
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+	    WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		printf("%s: cannot lower the open files limit: test "
+		    "skipped\n", __FILE__);
+	else
+		CHECK(WEXITSTATUS(status) == 0);
 	rm_rf(tmp);
 	mkdir(tmp, 0700);
 }
@@ -548,11 +568,23 @@ bench(void)
 	long nfiles = env != NULL ? strtol(env, NULL, 10) :
 	    getenv("VALGRIND") != NULL ? 10000 : 100000;
 	long per_dir = 1000, i;
-	char *root = path_of("root"), rel[64];
+	char *root, *saved = tmp, rel[64];
 	double ms_walk, ms_scan, ms_filter;
+	struct stat st;
 
 	if (nfiles <= 0)
 		return;
+	/* tmpfs when there is one: creating 100,000 files on disk is slow */
+	tmp = xstrdup(stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+	    access("/dev/shm", W_OK) == 0 ? "/dev/shm/test_walk.XXXXXX" :
+	    "/tmp/test_walk.XXXXXX");
+	if (mkdtemp(tmp) == NULL) {
+		perror("mkdtemp");
+		free(tmp);
+		tmp = saved;
+		return;
+	}
+	root = path_of("root");
 	mkd("root");
 	mkd("root/bench");
 	for (i = 0; i < nfiles; i++) {
@@ -566,6 +598,7 @@ bench(void)
 		put(rel, "");
 	}
 	log_set_handler(NULL, NULL);
+	printf("bench: %ld files made under %s\n", nfiles, tmp);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	w = walk_open(root, NULL, &eb);
 	CHECK(w != NULL && walk_run(w, &r, &eb) == 0);
@@ -589,6 +622,9 @@ bench(void)
 	openfiles_free(of);
 	walk_free(w);
 	free(root);
+	rm_rf(tmp);
+	free(tmp);
+	tmp = saved;
 	log_set_handler(capture, NULL);
 }
 
