@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "openfiles.h"
 #include "strbuf.h"
 
@@ -21,6 +22,7 @@ struct openfiles {
 	size_t		 cap, n;	/* cap: a power of two */
 	size_t		 nprocs, nfds;
 	size_t		 denied;	/* processes whose table was refused */
+	size_t		 privileged;	/* root processes root cannot read */
 	long		 denied_pid;	/* the first of them */
 	int		 complete;
 	char		 why[160];
@@ -100,9 +102,25 @@ of_incomplete(struct openfiles *of, const char *why)
 	of->complete = 0;
 }
 
+/*
+ * A process whose descriptors even root cannot read holds capabilities
+ * this run lacks (a sandbox's or container's supervisor): it is not an
+ * ingestion client, which writes as an ordinary user, so when we are root
+ * an unreadable process of root's is named once and does not make the scan
+ * incomplete. Any other unreadable process does.
+ */
 static void
-of_denied(struct openfiles *of, const char *pid)
+of_denied(struct openfiles *of, int procfd, const char *pid)
 {
+	struct stat st;
+
+	if (geteuid() == 0 && fstatat(procfd, pid, &st, 0) == 0 &&
+	    st.st_uid == 0) {
+		if (of->privileged++ == 0)
+			log_info("the open files of pid %s (more privileged "
+			    "than this run) cannot be read; passed over", pid);
+		return;
+	}
 	if (of->denied++ == 0)
 		of->denied_pid = strtol(pid, NULL, 10);
 }
@@ -136,7 +154,7 @@ of_scan_pid(struct openfiles *of, int procfd, const char *name)
 		if (fatal_errno(err))
 			return -1;
 		if (err == EACCES || err == EPERM)
-			of_denied(of, name);
+			of_denied(of, procfd, name);
 		else if (err != ENOENT && err != ESRCH)
 			of_incomplete(of, "a /proc/PID/fd cannot be read");
 		return 0;	/* else the process has ended */
@@ -159,7 +177,7 @@ of_scan_pid(struct openfiles *of, int procfd, const char *name)
 	}
 	closedir(dp);
 	if (denied)
-		of_denied(of, name);
+		of_denied(of, procfd, name);
 	return 0;
 }
 

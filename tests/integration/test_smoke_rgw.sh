@@ -67,7 +67,7 @@ check_eq "s3_etag is the body's MD5" "$md5" "$(s3_etag "$B" signed)"
 # changed.
 sha=$(s3_sha256 "$TMP/body")
 s3_curl -v -X PUT -H "x-amz-content-sha256: $sha" -H 'x-amz-meta-s3b: one' \
-    -H 'Content-Type:' --data-binary "@$TMP/body" -o /dev/null \
+    -H 'Content-Type: text/plain' --data-binary "@$TMP/body" -o /dev/null \
     "$EP/$B/replayed" 2>"$TMP/trace"
 auth=$(sed -n 's/^> Authorization: //p' "$TMP/trace" | tr -d '\r')
 date=$(sed -n 's/^> x-amz-date: //p' "$TMP/trace" | tr -d '\r')
@@ -75,7 +75,7 @@ replay() { # AUTH META: prints "STATUS CODE"
 	local st code
 	st=$(curl -sS -X PUT -H "Authorization: $1" -H "x-amz-date: $date" \
 	    -H "x-amz-content-sha256: $sha" -H "x-amz-meta-s3b: $2" \
-	    -H 'Content-Type:' --data-binary "@$TMP/body" \
+	    -H 'Content-Type: text/plain' --data-binary "@$TMP/body" \
 	    -o "$TMP/replay" -w '%{http_code}' "$EP/$B/replayed")
 	code=$(grep -oE '<Code>[^<]*</Code>' "$TMP/replay" | sed -E 's,</?Code>,,g')
 	echo "$st ${code:--}"

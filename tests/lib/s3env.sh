@@ -201,7 +201,10 @@ s3_bucket_name() {
 # service s3, and the keys in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (passed
 # through a config file, not argv). curl 7.88 does not add
 # x-amz-content-sha256 and radosgw refuses requests without it: pass it with
-# -H (s3_req does).
+# -H (s3_req does); curl then signs that value as the payload hash. Do not
+# remove a header with -H 'Name:': curl 7.88 still signs it, and radosgw
+# answers 403 SignatureDoesNotMatch. -T FILE appends FILE's name to a URL
+# that ends in '/'.
 s3_curl() {
 	curl -sS --aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:s3" \
 	    --config <(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" \
@@ -237,7 +240,8 @@ s3_req() {
 	: "${S3_REQ_OUT:=${TMPDIR:-/tmp}/s3_req.$$.out}"
 	sha=${S3_REQ_SHA256:-$(s3_sha256 "$body")}
 	if [ -n "$body" ] && [ "$body" != - ]; then
-		set -- --data-binary "@$body" -H 'Content-Type:' "$@"
+		set -- --data-binary "@$body" \
+		    -H 'Content-Type: application/octet-stream' "$@"
 	fi
 	status=$(s3_curl -X "$method" -H "x-amz-content-sha256: $sha" \
 	    -o "$S3_REQ_OUT" -D "$S3_REQ_OUT.hdr" -w '%{http_code}' \
