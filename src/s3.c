@@ -871,8 +871,9 @@ s3_req_success(struct s3_req *r, const struct s3xml *x, struct errbuf *eb)
 		return 0;
 	case REQ_MPU_COMPLETE:
 		strip_quotes(op->etag, sizeof(op->etag), x->etag);
+		/* radosgw 16 may answer an empty ETag: the root is the proof */
 		if (strcmp(x->root, "CompleteMultipartUploadResult") != 0 ||
-		    strchr(op->etag, '-') == NULL) {
+		    (op->etag[0] != '\0' && strchr(op->etag, '-') == NULL)) {
 			errbuf_set(eb, ERR_REMOTE, "%s: the answer is not a "
 			    "completed upload (ETag '%s')",
 			    s3_req_what(r, what, sizeof(what)), op->etag);

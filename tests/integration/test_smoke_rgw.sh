@@ -69,8 +69,8 @@ sha=$(s3_sha256 "$TMP/body")
 s3_curl -v -X PUT -H "x-amz-content-sha256: $sha" -H 'x-amz-meta-s3b: one' \
     -H 'Content-Type: text/plain' --data-binary "@$TMP/body" -o /dev/null \
     "$EP/$B/replayed" 2>"$TMP/trace"
-auth=$(sed -n 's/^> Authorization: //p' "$TMP/trace" | tr -d '\r')
-date=$(sed -n 's/^> x-amz-date: //p' "$TMP/trace" | tr -d '\r')
+auth=$(sed -n 's/^> Authorization: //Ip' "$TMP/trace" | tr -d '\r')
+date=$(sed -n 's/^> x-amz-date: //Ip' "$TMP/trace" | tr -d '\r')
 replay() { # AUTH META: prints "STATUS CODE"
 	local st code
 	st=$(curl -sS -X PUT -H "Authorization: $1" -H "x-amz-date: $date" \
