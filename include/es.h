@@ -24,7 +24,7 @@ struct http_pool;
 /* Limits; a bulk request's body stays within ES_BULK_MAX_BYTES. */
 #define ES_BULK_MAX_BYTES	(4u * 1024 * 1024)
 #define ES_MAX_ATTEMPTS		5
-#define ES_RETRY_BUDGET_MS	60000L	/* from the first failure of a call */
+#define ES_RETRY_BUDGET_MS	60000L	/* no retry starts later in a call */
 #define ES_CONNECT_TIMEOUT_MS	5000L
 #define ES_REQUEST_TIMEOUT_MS	60000L
 
@@ -38,7 +38,7 @@ enum es_item {
 	ES_ITEM_OK = 0,		/* indexed (created or overwritten) */
 	ES_ITEM_REJECTED = 1,	/* refused for good (mapping conflict, write
 				   block, ...): for the fallback bucket */
-	ES_ITEM_UNSENT = 2,	/* not delivered: server down or retries spent */
+	ES_ITEM_UNSENT = 2,	/* not delivered: server down, retries spent */
 };
 
 /*
@@ -78,11 +78,20 @@ int	es_ensure_template(struct es_client *es, struct errbuf *eb);
  *   - other item statuses are REJECTED, with one log_warn each (id,
  *     status, error type and reason);
  *   - a whole request answered another 4xx (auth, bad request) leaves its
- *     documents UNSENT at once; 413 first splits the request smaller.
+ *     documents UNSENT at once; but 413 halves the request size for the
+ *     rest of the call and sends again (a lone document refused with 413
+ *     is REJECTED).
+ * After a request that got no answer at all, the rest of that round waits
+ * for the next, so a hung server costs one request timeout per round, and
+ * no round starts once ES_RETRY_BUDGET_MS have passed: about a minute.
+ * Blocks; while it waits for a retry it drives the pool, so other
+ * transfers on it go on (and their callbacks run from here).
  * Returns 0 when every document has its outcome, whatever it is; when
- * some are UNSENT, eb also holds the first error seen (ERR_REMOTE or
- * ERR_AUTH), for the caller's log. -1 with eb only on an internal error
- * (the pool failed), results then unset.
+ * some are UNSENT, eb also holds their number and the first error seen
+ * (ERR_REMOTE, or ERR_AUTH for 401/403), for the caller's log; otherwise
+ * eb is untouched. -1 with eb (ERR_INTERNAL) only when a document is not
+ * one line of JSON with an id (nothing sent) or the pool failed; result
+ * is then not to be used.
  */
 int	es_bulk(struct es_client *es, const struct es_doc *docs, size_t n,
 	    enum es_item *result, struct errbuf *eb);

@@ -32,6 +32,7 @@ add_stay_files() {
 
 run_scenario() {	# bucket, addressing style, endpoint
 	local b=$1 style=$2 ep=$3 rc keys want
+	new_work; tool_env
 	s3_rb "$b"; s3_mb "$b"
 	make_tree "$b"
 	add_stay_files "$b"
@@ -60,7 +61,6 @@ run_scenario() {	# bucket, addressing style, endpoint
 	s3_rb "$b"
 }
 
-new_work; tool_env
 run_scenario s3b-sync-path path "$RGW_URL"
 run_scenario s3b-sync-vhost virtual "http://localhost:$RGW_PORT"
 run_scenario s3b-sync-auto auto "$RGW_URL"

@@ -65,3 +65,25 @@ check_objects_match() {
 	rm -f "$S3B_TMP/get.$$"
 	[ "$bad" -eq 0 ]
 }
+
+# The fault proxy in front of radosgw: sets PROXY_URL, PROXY_PID, PROXY_CTL
+# (rules file; write with set_faults) and PROXY_LOG (one JSON line a request).
+start_proxy() {
+	PROXY_CTL=$W/faults.json PROXY_LOG=$W/proxy.log
+	echo '{"rules":[]}' > "$PROXY_CTL"
+	coproc PROXY { exec python3 "$S3B_TOP/tests/lib/faultproxy.py" \
+	    --listen 127.0.0.1:0 --upstream "127.0.0.1:$RGW_PORT" \
+	    --control "$PROXY_CTL" --log "$PROXY_LOG" --seed "${1:-1}"; }
+	local line
+	read -r -t 20 line <&"${PROXY[0]}" || { echo "proxy did not start"; return 1; }
+	PROXY_URL=http://${line#listening on }
+}
+stop_proxy() {
+	[ -n "${PROXY_PID:-}" ] || return 0
+	kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null
+	PROXY_PID=
+}
+set_faults() {
+	printf '%s\n' "$1" > "$PROXY_CTL.tmp" && mv "$PROXY_CTL.tmp" "$PROXY_CTL"
+	sleep 0.05
+}
