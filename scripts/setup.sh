@@ -36,11 +36,21 @@ done
 
 if [ -n "$missing" ]; then
 	aptlog=$(mktemp)
-	trap 'rm -f "$aptlog"' EXIT
+	cleanup() { rm -f "$aptlog"; }
+	# Packaged services (rsyslog) must not start: the tests run their own
+	# instances on 127.0.0.1. Deny starts while installing, unless the
+	# machine already has a policy.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		cleanup() { rm -f "$aptlog" /usr/sbin/policy-rc.d; }
+	fi
+	trap cleanup EXIT
 	log "apt-get update"
 	apt-get update -qq >"$aptlog" 2>&1 || { cat "$aptlog" >&2; exit 1; }
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends \
+	    -o DPkg::Lock::Timeout=300 \
 	    -o Dpkg::Options::=--force-confdef \
 	    -o Dpkg::Options::=--force-confold $missing >"$aptlog" 2>&1 ||
 	    { cat "$aptlog" >&2; exit 1; }
@@ -54,17 +64,18 @@ if [ -n "$missing" ]; then
 	done
 fi
 
-# Packaged services (rsyslog, ceph) are not started by this script: the tests
-# start their own instances on 127.0.0.1 with state under /tmp.
-
-# awscli: any 1.x or 2.x on PATH will do (Debian's awscli 2.9 crashes on
-# radosgw's empty error Message; the pip 1.x release does not). Install the
-# pip release only when no aws is on PATH.
+# awscli, the tests' second client: any release on PATH will do. All seen
+# here crash on radosgw's error bodies (empty <Message>); tests/lib/s3env.sh
+# reports the HTTP status and S3 error code instead. Installed from PyPI only
+# when no aws is on PATH.
 if ! command -v aws >/dev/null 2>&1; then
-	if command -v pip3 >/dev/null 2>&1; then
-		pip3 install -q awscli >/dev/null
-	else
-		python3 -m pip install -q --break-system-packages awscli >/dev/null
+	if ! python3 -m pip install -q awscli >/dev/null 2>&1; then
+		# Debian's own python3 refuses pip installs (PEP 668)
+		python3 -m pip install -q --break-system-packages awscli \
+		    >/dev/null
+	fi
+	if command -v pyenv >/dev/null 2>&1; then
+		pyenv rehash
 	fi
 	hash -r
 	command -v aws >/dev/null 2>&1 || { log "FAILED to install awscli" >&2; exit 1; }

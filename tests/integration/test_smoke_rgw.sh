@@ -32,8 +32,10 @@ B2=$(s3_bucket_name smoke2)
 EP=$AWS_ENDPOINT_URL
 
 finish() {
-	s3_rb_force "$B" >/dev/null 2>&1
-	s3_as_user2 s3_rb_force "$B2" >/dev/null 2>&1
+	if [ -z "$S3ENV_STARTED_CEPH" ]; then # shared radosgw: tidy up
+		s3_rb_force "$B" >/dev/null 2>&1
+		s3_as_user2 s3_rb_force "$B2" >/dev/null 2>&1
+	fi
 	ceph_stop >/dev/null
 	rm -rf "$TMP"
 	echo "$passed passed, $failed failed"

@@ -48,9 +48,15 @@ export NO_PROXY='127.0.0.1,localhost,.localhost'
 
 S3ENV_STARTED_CEPH=
 
-# ceph_start: starts radosgw unless the runner already did (S3B_RGW_RUNNING=1).
+# ceph_start: starts a fresh radosgw (wiping one left on CEPH_ROOT) unless
+# the runner already did (S3B_RGW_RUNNING=1); then only checks it answers.
 ceph_start() {
-	[ "${S3B_RGW_RUNNING:-0}" = 1 ] && return 0
+	if [ "${S3B_RGW_RUNNING:-0}" = 1 ]; then
+		curl -s -o /dev/null --max-time 5 "$AWS_ENDPOINT_URL/" && return 0
+		echo "s3env: S3B_RGW_RUNNING=1 but nothing answers on" \
+		    "$AWS_ENDPOINT_URL" >&2
+		return 1
+	fi
 	"$S3ENV_LIB/ceph.sh" start || return 1
 	S3ENV_STARTED_CEPH=1
 }
@@ -93,7 +99,8 @@ s3_mb() {
 	_s3_aws s3api create-bucket --bucket "$1" >/dev/null
 }
 
-# s3_exists BUCKET [KEY]: status 0 if the bucket (or the object) exists.
+# s3_exists BUCKET [KEY]: status 0 if the bucket (or the object) exists and
+# the current keys may see it (HEAD: no error body, so no awscli crash).
 s3_exists() {
 	if [ $# -ge 2 ]; then
 		aws s3api head-object --bucket "$1" --key "$2" \
@@ -104,7 +111,9 @@ s3_exists() {
 }
 
 # s3_rb_force BUCKET: deletes every object, aborts every open multipart
-# upload, then deletes the bucket. A bucket that does not exist is fine.
+# upload, then deletes the bucket. A bucket that does not exist (or that the
+# current keys cannot see) is left alone with status 0. Not for versioned
+# buckets.
 s3_rb_force() {
 	local b=$1 ids line key id
 	s3_exists "$b" || return 0
@@ -123,7 +132,9 @@ s3_rb_force() {
 }
 
 # s3_ls_keys BUCKET [PREFIX]: every key (all pages, recursive), one per line,
-# byte for byte (spaces, UTF-8, '%', '+' kept), in S3's listing order.
+# byte for byte (spaces, UTF-8, '%', '+', '//' kept; only a newline inside a
+# key would be ambiguous), in S3's listing order (UTF-8 byte order). Nothing
+# for an empty bucket; status 1 if the listing fails.
 s3_ls_keys() {
 	local out
 	out=$(_s3_aws s3api list-objects-v2 --bucket "$1" \
@@ -232,7 +243,8 @@ print(u.quote(os.fsencode(sys.argv[1]), safe="/"))' "$1"
 # to lie about it). Prints "STATUS CODE": the HTTP status and the XML error
 # <Code>, or "-" when the answer has none, e.g. "200 -",
 # "403 SignatureDoesNotMatch". The response body is left in $S3_REQ_OUT
-# (default: a file under ${TMPDIR:-/tmp}), its headers in $S3_REQ_OUT.hdr.
+# (default: a file under ${TMPDIR:-/tmp}; set it to the test's own
+# directory), its headers in $S3_REQ_OUT.hdr.
 s3_req() {
 	local method=$1 url=$2 body=${3:-} sha status code
 	shift 2
