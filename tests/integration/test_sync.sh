@@ -80,7 +80,7 @@ check_eq "wrong secret: nothing in the bucket" "$(s3_keys $b)" ""
 
 # The lock: a second run while the lock is held exits 75 at once.
 mkdir -p "$W/spool/s3-sync"
-flock "$W/spool/s3-sync/lock" sleep 5 &
+flock -o "$W/spool/s3-sync/lock" sleep 5 &
 holder=$!; sleep 0.5
 t0=$(date +%s%N)
 "$SYNC" 2>"$W/err"; rc=$?
