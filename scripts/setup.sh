@@ -15,7 +15,7 @@ BUILD_PKGS="build-essential pkg-config libcurl4-openssl-dev libssl-dev
 # Test servers: single-node Ceph with radosgw (no mgr), rsyslogd.
 SERVER_PKGS="ceph-mon ceph-osd radosgw ceph-common rsyslog"
 # Second clients and tools the tests and man page checks use.
-TOOL_PKGS="rclone s3cmd mandoc strace time valgrind curl python3 jq
+TOOL_PKGS="rclone s3cmd mandoc strace time valgrind curl python3 jq libarchive-tools
 	openjdk-17-jdk-headless maven"
 
 log() { printf 'setup: %s\n' "$*"; }
