@@ -31,6 +31,8 @@ void	strbuf_adds(struct strbuf *sb, const char *s);
 void	strbuf_addch(struct strbuf *sb, int c);
 void	strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes, NUL-ended). */
+void	hex_encode(const unsigned char *data, size_t len, char *out);
 /* Lower-case hex of len bytes. */
 void	strbuf_addhex(struct strbuf *sb, const unsigned char *data, size_t len);
 /* Read a whole file (at most max bytes); -1 with errno set on failure. */

@@ -131,19 +131,6 @@ b64(const unsigned char *in, size_t len, char *out)
 	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
-static void
-hex(const unsigned char *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 /* ---- addressing ---- */
 
 static int
@@ -385,9 +372,9 @@ s3_req_hash(struct s3_req *r, EVP_MD_CTX *whole, struct errbuf *eb)
 	}
 	EVP_DigestFinal_ex(s, sha, NULL);
 	EVP_DigestFinal_ex(m, md5, NULL);
-	hex(sha, 32, r->sha_hex);
+	hex_encode(sha, 32, r->sha_hex);
 	b64(sha, 32, r->sha_b64);
-	hex(md5, 16, r->md5_hex);
+	hex_encode(md5, 16, r->md5_hex);
 	b64(md5, 16, r->md5_b64);
 	if (r->op->put != NULL && r->kind == REQ_PUT)
 		memcpy(r->op->put->sha256, sha, 32);

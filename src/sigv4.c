@@ -42,19 +42,6 @@ crypto_fail(void)
 }
 
 static void
-hex_encode(const unsigned char *data, size_t len, char *hex)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		hex[2 * i] = digits[data[i] >> 4];
-		hex[2 * i + 1] = digits[data[i] & 15];
-	}
-	hex[2 * len] = '\0';
-}
-
-static void
 hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
     unsigned char mac[32])
 {

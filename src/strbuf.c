@@ -191,17 +191,24 @@ strbuf_addf(struct strbuf *sb, const char *fmt, ...)
 }
 
 void
-strbuf_addhex(struct strbuf *sb, const unsigned char *data, size_t len)
+hex_encode(const unsigned char *data, size_t len, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
-	strbuf_grow(sb, len * 2);
 	for (i = 0; i < len; i++) {
-		sb->buf[sb->len++] = hex[data[i] >> 4];
-		sb->buf[sb->len++] = hex[data[i] & 15];
+		out[2 * i] = digits[data[i] >> 4];
+		out[2 * i + 1] = digits[data[i] & 15];
 	}
-	sb->buf[sb->len] = '\0';
+	out[2 * len] = '\0';
+}
+
+void
+strbuf_addhex(struct strbuf *sb, const unsigned char *data, size_t len)
+{
+	strbuf_grow(sb, len * 2);
+	hex_encode(data, len, sb->buf + sb->len);
+	sb->len += len * 2;
 }
 
 int

@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "creds.h"
 #include "http.h"
 #include "run.h"
 #include "spool.h"
@@ -145,6 +146,12 @@ tool_main(enum tool_kind kind, int argc, char **argv,
 	tool_log_init(prog, o.verbosity);
 	if (config_load(&cfg, kind, env_get, !o.dry_run && !o.status, &eb) == -1)
 		return fail(&eb);
+	/* no AWS_REGION: the profile's region, as the AWS SDKs do */
+	if (cfg.region == NULL &&
+	    creds_profile_region(env_get, &cfg.region, &eb) == -1) {
+		config_release(&cfg);
+		return fail(&eb);
+	}
 	tool_log_syslog(&cfg);
 	install_signals();
 	if (http_global_init(&eb) == -1) {

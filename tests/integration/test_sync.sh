@@ -108,4 +108,17 @@ check "configuration error: the file is still there" test -f "$W/root/x-bucket/f
 check "configuration error: no spool made" test ! -e "$W/spool/s3-sync"
 "$SYNC" --bogus 2>/dev/null; check_eq "unknown flag: exit 64" "$?" 64
 
+# Storage class and server-side encryption headers reach S3.
+new_work; tool_env
+b=s3b-sync-class; s3_rb $b; s3_mb $b
+mkdir -p "$W/root/$b"; echo cold > "$W/root/$b/cold.txt"
+S3BATCH_SETTLE_SECONDS=0 S3BATCH_STORAGE_CLASS=STANDARD_IA S3BATCH_SSE=aws:kms \
+    S3BATCH_SSE_KMS_KEY_ID=s3b-test-key "$SYNC" 2>"$W/err"; rc=$?; cat "$W/err"
+check_eq "storage class + SSE-KMS: exit 0" "$rc" 0
+head=$(aws s3api head-object --bucket $b --key cold.txt --output json)
+echo "$head"
+check "storage class: STANDARD_IA" grep -q '"StorageClass": "STANDARD_IA"' <<<"$head"
+check "SSE: aws:kms" grep -q '"ServerSideEncryption": "aws:kms"' <<<"$head"
+s3_rb $b
+
 done_testing

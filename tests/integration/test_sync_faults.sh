@@ -129,4 +129,22 @@ check "server down: gives up within 60 s (${secs} s)" test "$secs" -lt 60
 check "server down: says it could not connect" grep -qi "connect" "$W/err"
 check_eq "server down: nothing deleted" "$(local_files "$W/root")" "$(local_files "$W/mirror")"
 
+# --- a bucket in another region: S3 redirects, the client signs again ---
+new_work; tool_env; start_proxy; sync_env
+b=s3b-faults-region; s3_rb $b; s3_mb $b; fill $b 1 0
+set_faults '{"rules":[{"match":{"method":"PUT"},"action":"status","status":301,"count":1,
+  "code":"PermanentRedirect","headers":{"x-amz-bucket-region":"eu-west-3"}}]}'
+sync_via_proxy -vv 2>"$W/err"; rc=$?; cat "$W/err"
+check_eq "region: exit 0" "$rc" 0
+check "region: the client says it signs again" grep -q "region 'eu-west-3'" "$W/err"
+scopes=$(python3 -c 'import json,sys,re
+for l in open(sys.argv[1]):
+    r=json.loads(l)
+    if r["method"]!="PUT": continue
+    a=dict((k.lower(),v) for k,v in r["headers"])["authorization"]
+    print(re.search(r"/(\w+-\w+-\d)/s3/", a).group(1))' "$PROXY_LOG" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+check_eq "region: signed for us-east-1, redirected, signed again for eu-west-3" "$scopes" "eu-west-3=1 us-east-1=1 "
+check "region: the objects are whole" check_objects_match $b "$W/mirror/$b"
+stop_proxy; s3_rb $b
+
 done_testing
