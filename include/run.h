@@ -18,6 +18,8 @@ struct spool;
 struct http_pool;
 struct creds_provider;
 struct s3_client;
+struct es_client;
+struct manifest;
 
 struct run_stats {
 	uint64_t	files;		/* originals delivered and removed */
@@ -34,6 +36,10 @@ struct run {
 	struct http_pool	*pool;
 	struct creds_provider	*cp;
 	struct s3_client	*s3;
+	struct es_client	*es;
+	int			 es_template;	/* 1 once the template is in */
+	char			 run_id[37];
+	char			 host[256];
 	time_t			 started;
 	volatile sig_atomic_t	*stop;		/* set by SIGTERM/SIGINT */
 	struct run_stats	 stats;
@@ -60,6 +66,24 @@ int	run_recover_multipart(struct run *r, struct errbuf *eb);
  * files. raw_names as walk_opts. Fills r->walk and r->files. 0, or -1 (eb).
  */
 int	run_select(struct run *r, const struct walk_opts *wo, struct errbuf *eb);
+
+/*
+ * Recovery, at the start of every run, in SPEC's order: delete unsealed
+ * staging directories, abort recorded multipart uploads, then for each
+ * sealed batch unlink the originals that are still the files it holds,
+ * upload its archive if S3 does not have it, deliver its manifest, clear
+ * it. Failures are counted (run_fail) and leave the batch for later.
+ * -1 (eb) only when the spool cannot be read.
+ */
+int	run_recover(struct run *r, struct errbuf *eb);
+
+/*
+ * Deliver the manifests of sealed batches: ElasticSearch, and for the
+ * entries it did not take, one fallback object per batch. Each batch
+ * whose entries are all delivered is cleared from the spool; the others
+ * stay for a later run.
+ */
+void	run_deliver(struct run *r, struct manifest *ms, size_t n);
 
 /* 1 when the run must not start new work: a signal, or a bound reached. */
 int	run_should_stop(struct run *r, uint64_t bytes_taken);

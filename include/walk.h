@@ -157,6 +157,15 @@ int	walk_unlink_if_same(const struct walk *w, const struct walk_entry *e,
  */
 int	walk_identity_same(const struct stat *snap, const struct stat *now);
 
+/*
+ * Recovery's unlink, with no walk at hand: resolve <root>/<bucket>/<path>
+ * one directory at a time with O_NOFOLLOW (a symlink anywhere on the way
+ * stops it), then unlink the file if walk_identity_same(snap, now). Returns
+ * as walk_unlink_if_same(): 0 unlinked, 1 gone or changed, -1 (eb).
+ */
+int	walk_unlink_path(const char *root, const char *bucket, const char *path,
+	    size_t path_len, const struct stat *snap, struct errbuf *eb);
+
 /* Close every held descriptor and free the walk and its entries. NULL-safe. */
 void	walk_free(struct walk *w);
 

@@ -1,8 +1,12 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "creds.h"
+#include "es.h"
+#include "manifest.h"
 #include "filter.h"
 #include "http.h"
 #include "log.h"
@@ -34,6 +38,11 @@ run_open(struct run *r, const struct config *cfg,
 		return -1;
 	if ((r->s3 = s3_client_new(cfg, r->cp, r->pool, eb)) == NULL)
 		return -1;
+	if ((r->es = es_client_new(cfg, r->pool, eb)) == NULL)
+		return -1;
+	manifest_uuid(r->run_id);
+	if (gethostname(r->host, sizeof(r->host) - 1) == -1)
+		snprintf(r->host, sizeof(r->host), "localhost");
 	return 0;
 }
 
@@ -42,6 +51,8 @@ run_close(struct run *r)
 {
 	walk_free(r->walk);
 	r->walk = NULL;
+	es_client_free(r->es);
+	r->es = NULL;
 	s3_client_free(r->s3);
 	creds_provider_free(r->cp);
 	http_pool_free(r->pool);

@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "log.h"
+#include "manifest.h"
 #include "names.h"
 #include "run.h"
 #include "s3.h"
@@ -26,6 +29,9 @@ struct sync_item {
 	struct sync_item	*next_free;
 };
 
+/* Confirmed uploads are sealed into a manifest batch this often. */
+#define SYNC_SEAL_EVERY	1000
+
 struct sync_ctx {
 	struct run		*r;
 	struct sync_item	*items;
@@ -33,7 +39,78 @@ struct sync_ctx {
 	size_t			 next;		/* next entry to start */
 	int			 inflight;
 	uint64_t		 taken;		/* bytes started */
+	/* uploaded, not yet sealed: their originals are still in place */
+	struct manifest		 pending;
+	const struct walk_entry	**pend;
+	/* sealed this run, to deliver at the end */
+	struct manifest		*sealed;
+	size_t			 nsealed;
+	int			 workfd;
+	char			*workname;
 };
+
+static void
+sync_pending_reset(struct sync_ctx *ctx)
+{
+	manifest_init(&ctx->pending, "s3-sync", ctx->r->run_id, ctx->r->host,
+	    time(NULL));
+}
+
+/*
+ * Seal the pending entries in the spool, then unlink their originals: a
+ * run killed in between leaves a batch whose recovery unlinks them.
+ */
+static void
+sync_flush(struct sync_ctx *ctx)
+{
+	struct run *r = ctx->r;
+	struct manifest *m = &ctx->pending;
+	struct errbuf eb;
+	size_t i;
+	int bfd = -1, rc;
+
+	errbuf_clear(&eb);
+	if (m->n == 0)
+		return;
+	m->sealed_at = time(NULL);
+	if (ctx->workfd == -1 && (ctx->workfd = batch_stage_open(r->spool,
+	    &ctx->workname, &eb)) == -1)
+		goto fail;
+	if ((bfd = batch_stage_dir(ctx->workfd, m->id, &eb)) == -1 ||
+	    batch_seal(r->spool, ctx->workfd, bfd, m, &eb) == -1)
+		goto fail;
+	close(bfd);
+	for (i = 0; i < m->n; i++) {
+		const struct walk_entry *e = ctx->pend[i];
+
+		errbuf_clear(&eb);
+		rc = walk_unlink_if_same(r->walk, e, &eb);
+		if (rc == -1)
+			run_fail(r, &eb);
+		else if (rc == 1)
+			log_warn("'%s/%s': replaced while it was uploaded; kept "
+			    "for the next run", e->bucket, m->e[i].object_key);
+		else {
+			r->stats.files++;
+			r->stats.bytes += m->e[i].size;
+		}
+	}
+	ctx->sealed = xrealloc(ctx->sealed, (ctx->nsealed + 1) *
+	    sizeof(*ctx->sealed));
+	ctx->sealed[ctx->nsealed++] = *m;
+	sync_pending_reset(ctx);
+	return;
+ fail:
+	if (bfd != -1)
+		close(bfd);
+	/* the originals stay; their objects are simply sent again */
+	run_fail(r, &eb);
+	r->stats.left += m->n;
+	manifest_release(m);
+	sync_pending_reset(ctx);
+	if (r->stop == NULL || !*r->stop)
+		r->auth_failed = 1;	/* no spool: start nothing more */
+}
 
 static void
 sync_on_upload_id(struct s3_put *put, const char *upload_id)
@@ -51,14 +128,13 @@ sync_on_upload_id(struct s3_put *put, const char *upload_id)
 static void
 sync_release(struct sync_item *it)
 {
-	struct run *r = it->ctx->r;
+	struct sync_ctx *ctx = it->ctx;
+	struct run *r = ctx->r;
 	const struct walk_entry *e = it->e;
 	struct strbuf name = STRBUF_INIT;
+	struct manifest_entry *me;
 	struct stat st;
-	struct errbuf eb;
-	int rc;
 
-	errbuf_clear(&eb);
 	r->stats.objects++;
 	name_escape(&name, e->key, e->key_len);
 	if (fstat(it->fd, &st) == -1 || !walk_identity_same(&e->st, &st)) {
@@ -67,19 +143,16 @@ sync_release(struct sync_item *it)
 		r->stats.left++;
 		goto out;
 	}
-	rc = walk_unlink_if_same(r->walk, e, &eb);
-	if (rc == -1)
-		run_fail(r, &eb);
-	else if (rc == 1) {
-		log_warn("'%s/%s': replaced while it was uploaded; kept for "
-		    "the next run", e->bucket, name.buf);
-		r->stats.left++;
-	} else {
-		log_info("'%s/%s' -> s3://%s/%s (%lld bytes)", e->bucket,
-		    name.buf, e->bucket, name.buf, (long long)e->st.st_size);
-		r->stats.files++;
-		r->stats.bytes += (uint64_t)e->st.st_size;
-	}
+	me = manifest_add(&ctx->pending, e->bucket, e->key, e->key_len,
+	    e->key, e->key_len, &e->st);
+	me->object_key = xstrndup(e->key, e->key_len);
+	me->url = s3_object_url(r->s3, e->bucket, e->key);
+	memcpy(me->sha256, it->put.sha256, 32);
+	ctx->pend[ctx->pending.n - 1] = e;
+	log_info("'%s/%s' -> s3://%s/%s (%lld bytes)", e->bucket, name.buf,
+	    e->bucket, name.buf, (long long)e->st.st_size);
+	if (ctx->pending.n >= SYNC_SEAL_EVERY)
+		sync_flush(ctx);
  out:
 	strbuf_release(&name);
 }
@@ -188,12 +261,13 @@ sync_run(struct run *r, struct errbuf *eb)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.r = r;
-	if (run_recover_multipart(r, eb) == -1) {
-		run_fail(r, eb);
-		errbuf_clear(eb);
-	}
+	ctx.workfd = -1;
+	if (run_recover(r, eb) == -1)
+		return -1;
 	if (run_select(r, &wo, eb) == -1)
 		return -1;
+	sync_pending_reset(&ctx);
+	ctx.pend = xcalloc(SYNC_SEAL_EVERY, sizeof(*ctx.pend));
 	nitems = (size_t)r->cfg->concurrency * 2;
 	ctx.items = xcalloc(nitems, sizeof(*ctx.items));
 	for (i = 0; i < nitems; i++) {
@@ -204,8 +278,19 @@ sync_run(struct run *r, struct errbuf *eb)
 	}
 	if (sync_upload_all(&ctx, eb) == -1)
 		goto out;
+	sync_flush(&ctx);
+	if (ctx.nsealed > 0)
+		run_deliver(r, ctx.sealed, ctx.nsealed);
 	rc = 0;
  out:
+	for (i = 0; i < ctx.nsealed; i++)
+		manifest_release(&ctx.sealed[i]);
+	free(ctx.sealed);
+	manifest_release(&ctx.pending);
+	free(ctx.pend);
+	if (ctx.workfd != -1)
+		batch_stage_close(r->spool, ctx.workfd, ctx.workname);
+	free(ctx.workname);
 	free(ctx.items);
 	return rc;
 }

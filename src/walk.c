@@ -751,3 +751,56 @@ walk_free(struct walk *w)
 	free(w->root);
 	free(w);
 }
+
+/* Open a directory below dfd without following a symlink; -1 (errno). */
+static int
+open_subdir(int dfd, const char *name)
+{
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+}
+
+int
+walk_unlink_path(const char *root, const char *bucket, const char *path,
+    size_t path_len, const struct stat *snap, struct errbuf *eb)
+{
+	char *rel = xasprintf("%s/%.*s", bucket, (int)path_len, path);
+	char *p = rel, *slash, *name;
+	struct stat st;
+	int dfd, next, rc = -1;
+
+	if ((dfd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		errbuf_setsys(eb, ERR_IO, "open '%s'", root);
+		goto out;
+	}
+	while ((slash = strchr(p, '/')) != NULL) {
+		*slash = '\0';
+		if ((next = open_subdir(dfd, p)) == -1) {
+			/* gone, or no longer a directory: nothing of ours */
+			rc = 1;
+			goto out;
+		}
+		close(dfd);
+		dfd = next;
+		p = slash + 1;
+	}
+	name = p;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !walk_identity_same(snap, &st)) {
+		rc = 1;
+		goto out;
+	}
+	if (unlinkat(dfd, name, 0) == -1) {
+		rc = errno == ENOENT ? 1 : -1;
+		if (rc == -1)
+			errbuf_setsys(eb, ERR_IO, "unlink '%s/%s'", root, bucket);
+		goto out;
+	}
+	rc = 0;
+ out:
+	if (dfd != -1)
+		close(dfd);
+	free(rel);
+	return rc;
+}
