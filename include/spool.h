@@ -66,4 +66,44 @@ int	spool_write_file(int dirfd, const char *name, const void *data,
 /* fsync a directory by descriptor. 0, or -1 with eb. */
 int	spool_fsync_dir(int dirfd, const char *what, struct errbuf *eb);
 
+/*
+ * --status: what waits in a spool directory (dir as cfg->spool_dir),
+ * read without the lock and without changing anything, so it can run
+ * beside a run. The layout is batch.h's: batches/<uuid>/ (archive.tar,
+ * manifest.json), mpu/<id>, work.XXXXXX/.
+ */
+enum spool_item_kind {
+	SPOOL_ITEM_BATCH,	/* a sealed batch */
+	SPOOL_ITEM_MPU,		/* a multipart upload to abort */
+	SPOOL_ITEM_STAGING,	/* an unsealed work.* directory */
+};
+
+/* One thing that waits; strings valid during the callback only. */
+struct spool_item {
+	enum spool_item_kind	 kind;
+	const char		*name;	/* uuid, record id, work.XXXXXX */
+	time_t			 mtime;	/* oldest of the item's files */
+	int			 has_archive, has_manifest;	/* batch */
+	unsigned long long	 archive_bytes, manifest_bytes;	/* batch */
+	const char		*bucket, *key;	/* mpu; NULL if unreadable */
+};
+
+struct spool_status {
+	int			 exists;	/* 0: no spool directory yet */
+	size_t			 batches, archives, manifests, mpus, staging;
+	unsigned long long	 archive_bytes, manifest_bytes;
+	time_t			 oldest;	/* 0: nothing waits */
+	time_t			 last_success;	/* 0: never */
+};
+
+typedef void (*spool_item_fn)(void *arg, const struct spool_item *it);
+
+/*
+ * Fill *st for dir and call fn (may be NULL) for every item. A missing
+ * dir is not an error (st->exists = 0). 0, or -1 with eb (ERR_IO) when
+ * the spool cannot be read.
+ */
+int	spool_status_read(const char *dir, struct spool_status *st,
+	    spool_item_fn fn, void *arg, struct errbuf *eb);
+
 #endif

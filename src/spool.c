@@ -311,3 +311,178 @@ spool_last_success(const char *dir)
 	free(path);
 	return t;
 }
+
+/* ---- --status: a read-only look, no lock ---- */
+
+static void
+status_note(struct spool_status *st, time_t t)
+{
+	if (t != 0 && (st->oldest == 0 || t < st->oldest))
+		st->oldest = t;
+}
+
+/* 1 and *sz, *mt when dirfd/name is a regular file. */
+static int
+status_file(int dirfd, const char *name, unsigned long long *sz, time_t *mt)
+{
+	struct stat sb;
+
+	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(sb.st_mode))
+		return 0;
+	*sz = (unsigned long long)sb.st_size;
+	if (*mt == 0 || sb.st_mtime < *mt)
+		*mt = sb.st_mtime;
+	return 1;
+}
+
+static void
+status_batch(int bfd, struct spool_item *it, struct spool_status *st)
+{
+	it->has_archive = status_file(bfd, "archive.tar", &it->archive_bytes,
+	    &it->mtime);
+	it->has_manifest = status_file(bfd, "manifest.json",
+	    &it->manifest_bytes, &it->mtime);
+	st->batches++;
+	if (it->has_archive) {
+		st->archives++;
+		st->archive_bytes += it->archive_bytes;
+	}
+	if (it->has_manifest) {
+		st->manifests++;
+		st->manifest_bytes += it->manifest_bytes;
+	}
+}
+
+static void
+status_mpu(const char *dir, struct spool_item *it, struct strbuf *sb)
+{
+	char *path = xasprintf("%s/mpu/%s", dir, it->name), *nl, *key;
+
+	strbuf_reset(sb);
+	if (strbuf_read_file(sb, path, 64 * 1024) == 0 &&
+	    (nl = memchr(sb->buf, '\n', sb->len)) != NULL &&
+	    strchr(nl + 1, '\n') != NULL) {
+		*nl = '\0';
+		key = nl + 1;
+		*strchr(key, '\n') = '\0';
+		it->bucket = sb->buf;
+		it->key = key;
+	}
+	free(path);
+}
+
+/* Every entry of dir/sub (not dot files) as an item of kind. */
+static int
+status_dir(const char *dir, int dirfd, const char *sub,
+    enum spool_item_kind kind, struct spool_status *st, spool_item_fn fn,
+    void *arg, struct errbuf *eb)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct spool_item it;
+	struct dirent *de;
+	struct stat sbuf;
+	DIR *d = NULL;
+	int fd, efd;
+
+	fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT)
+		return 0;
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		errbuf_setsys(eb, ERR_IO, "spool: read '%s/%s'", dir, sub);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || fstatat(fd, de->d_name, &sbuf,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		memset(&it, 0, sizeof(it));
+		it.kind = kind;
+		it.name = de->d_name;
+		it.mtime = sbuf.st_mtime;
+		if (kind == SPOOL_ITEM_BATCH) {
+			if (!S_ISDIR(sbuf.st_mode) || (efd = openat(fd,
+			    de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC)) == -1)
+				continue;
+			status_batch(efd, &it, st);
+			close(efd);
+		} else if (kind == SPOOL_ITEM_MPU) {
+			if (!S_ISREG(sbuf.st_mode))
+				continue;
+			status_mpu(dir, &it, &sb);
+			st->mpus++;
+		}
+		status_note(st, it.mtime);
+		if (fn != NULL)
+			fn(arg, &it);
+	}
+	closedir(d);
+	strbuf_release(&sb);
+	return 0;
+}
+
+/* The unsealed work.* directories at the top of the spool. */
+static int
+status_staging(const char *dir, int dirfd, struct spool_status *st,
+    spool_item_fn fn, void *arg, struct errbuf *eb)
+{
+	struct spool_item it;
+	struct dirent *de;
+	struct stat sbuf;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(dirfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		errbuf_setsys(eb, ERR_IO, "spool: read '%s'", dir);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "work.", 5) != 0 ||
+		    fstatat(dirfd, de->d_name, &sbuf, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISDIR(sbuf.st_mode))
+			continue;
+		memset(&it, 0, sizeof(it));
+		it.kind = SPOOL_ITEM_STAGING;
+		it.name = de->d_name;
+		it.mtime = sbuf.st_mtime;
+		st->staging++;
+		if (fn != NULL)
+			fn(arg, &it);
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+spool_status_read(const char *dir, struct spool_status *st,
+    spool_item_fn fn, void *arg, struct errbuf *eb)
+{
+	int dirfd, rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dirfd == -1 && errno == ENOENT)
+		return 0;
+	if (dirfd == -1) {
+		errbuf_setsys(eb, ERR_IO, "spool: open '%s'", dir);
+		return -1;
+	}
+	st->exists = 1;
+	if (status_dir(dir, dirfd, "batches", SPOOL_ITEM_BATCH, st, fn, arg,
+	    eb) == -1 ||
+	    status_dir(dir, dirfd, "mpu", SPOOL_ITEM_MPU, st, fn, arg,
+	    eb) == -1 ||
+	    status_staging(dir, dirfd, st, fn, arg, eb) == -1)
+		goto out;
+	st->last_success = spool_last_success(dir);
+	rc = 0;
+ out:
+	close(dirfd);
+	return rc;
+}
