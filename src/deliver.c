@@ -184,6 +184,21 @@ recover_upload(struct run *r, const struct manifest *m, struct errbuf *eb)
 	return rc;
 }
 
+/* 1 when the batch's fallback object exists, 0 when not, -1 (eb). */
+static int
+recover_delivered(struct run *r, const struct manifest *m, struct errbuf *eb)
+{
+	char *key = manifest_fallback_key(m, r->cfg->fallback_prefix);
+	int rc;
+
+	rc = s3_head(r->s3, r->cfg->fallback_bucket, key, NULL, NULL, 0, eb);
+	if (rc == 1)
+		log_info("recovery: batch %s was delivered (s3://%s/%s)", m->id,
+		    r->cfg->fallback_bucket, key);
+	free(key);
+	return rc;
+}
+
 struct recover_ctx {
 	struct run	*r;
 	struct manifest	*ms;
@@ -209,6 +224,24 @@ recover_batch(void *arg, const char *id)
 		run_fail(r, &eb);
 		manifest_release(&m);
 		return 0;
+	}
+	/*
+	 * The fallback object is written after the ElasticSearch pass: if it
+	 * is there, the batch was delivered and only its clearing was cut off.
+	 * Delivering again could put an entry in both places.
+	 */
+	switch (recover_delivered(r, &m, &eb)) {
+	case -1:
+		errbuf_prefix(&eb, "recovery: batch %s waits", id);
+		run_fail(r, &eb);
+		/* FALLTHROUGH */
+	case 1:
+		if (eb.kind == ERR_NONE && batch_clear(r->spool, id, &eb) == -1)
+			run_fail(r, &eb);
+		manifest_release(&m);
+		return 0;
+	default:
+		break;
 	}
 	if (rc->n == rc->alloc) {
 		rc->alloc = rc->alloc ? rc->alloc * 2 : 8;

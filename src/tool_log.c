@@ -56,6 +56,7 @@ static struct {
 	struct syslog_sink	 sl;
 	/* progress */
 	int			 progress_on;
+	int			 archives;	/* s3-batch: objects are archives */
 	const struct run_stats	*stats;
 	long long		 t0_ms;
 	long long		 drawn_ms;
@@ -438,6 +439,11 @@ tool_fmt_age(char *buf, size_t len, long long s)
 	return buf;
 }
 
+/*
+ * "s3-sync: 120 objects uploaded; 100 files done, 1.2 MiB, 400.0 KiB/s; 3 s".
+ * Files and bytes count originals delivered and removed (the summary's
+ * numbers); objects count what S3 confirmed.
+ */
 static void
 progress_draw(const struct run_stats *s)
 {
@@ -452,10 +458,13 @@ progress_draw(const struct run_stats *s)
 	tool_fmt_bytes(bytes, sizeof(bytes), s->bytes);
 	tool_fmt_bytes(rate, sizeof(rate),
 	    secs > 0 ? (uint64_t)((double)s->bytes / secs) : 0);
-	fprintf(stderr, "\r\033[K%s: %llu files, %s, %s/s", lg.prog,
+	fprintf(stderr, "\r\033[K%s: %llu %s uploaded; %llu files done, %s, "
+	    "%s/s", lg.prog, (unsigned long long)s->objects,
+	    lg.archives ? "archives" : "objects",
 	    (unsigned long long)s->files, bytes, rate);
 	if (s->failed > 0)
-		fprintf(stderr, ", %llu failed", (unsigned long long)s->failed);
+		fprintf(stderr, "; %llu failed", (unsigned long long)s->failed);
+	fprintf(stderr, "; %.0f s", secs);
 	fflush(stderr);
 	lg.drawn = 1;
 }
@@ -509,6 +518,7 @@ tool_log_init(const char *progname, int verbosity)
 	int level = tty ? LOG_LVL_NOTICE : LOG_LVL_WARN;
 
 	lg.prog = progname;
+	lg.archives = strcmp(progname, "s3-batch") == 0;
 	lg.verbosity = verbosity;
 	level += verbosity;
 	if (level < LOG_LVL_ERROR)

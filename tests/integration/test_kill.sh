@@ -169,7 +169,8 @@ scenario() {
 	cp "$W/trace.recovery" "$S3B_TMP/last-recovery.$tool" 2>/dev/null
 }
 
-# plan TOOL: a dry traced run; its kill points on stdout, "SYSCALL N PHASE".
+# plan TOOL: a dry traced run; its kill points in $S3B_TMP/points.TOOL, one
+# "SYSCALL N PHASE DETAIL" a line.
 plan() {
 	local tool=$1 b=s3b-kill-$tool-dry
 	new_work; tool_env
@@ -179,25 +180,26 @@ plan() {
 	python3 "$KC" expect "$W/root" "$W/expect"
 	traced_run "$tool" "$W/trace.dry"
 	local rc=$?
-	check_eq "s3-$tool: the dry traced run exits 0" "$rc" 0 >&2
+	check_eq "s3-$tool: the dry traced run exits 0" "$rc" 0
 	python3 "$KC" verify --tool "$tool" --expect "$W/expect" --bucket "$b" \
 	    --root "$W/root" --spool "$W/spool/s3-$tool" --es-url "$ES_URL" \
 	    --index "$ELASTICSEARCH_LOGS_INDEX" --fallback "$FALLBACK_BUCKET" \
 	    >"$W/verify" 2>&1
 	check "s3-$tool: the dry run leaves the invariant true" \
-	    bash -c "! grep -q '^problem' '$W/verify'" >&2
+	    bash -c "! grep -q '^problem' '$W/verify'"
 	cp "$W/trace.dry" "$S3B_TMP/dry-trace.$tool"
 	DRYW=$W
-	python3 "$KC" plan "$W/trace.dry" $(ctx "$tool") ${KILL_QUICK:+--quick}
+	python3 "$KC" plan "$W/trace.dry" $(ctx "$tool") ${KILL_QUICK:+--quick} \
+	    >"$S3B_TMP/points.$tool"
 	s3_rb "$b"
 }
 
 for tool in batch sync; do
 	t1=$(date +%s)
-	points=$(plan "$tool")
-	echo "# s3-$tool: $(wc -l <<<"$points") kill points from the dry run"
+	plan "$tool"
+	echo "# s3-$tool: $(wc -l <"$S3B_TMP/points.$tool") kill points from the dry run"
 	first_seal=
-	while read -r sys n phase _; do
+	while read -r sys n phase _ <&3; do
 		[ -n "$sys" ] || continue
 		scenario "$tool" "$sys" "$n"
 		# a kill that leaves sealed batches for the recovery kills
@@ -207,7 +209,7 @@ for tool in batch sync; do
 			cp "$S3B_TMP/last-recovery.$tool" "$S3B_TMP/recovery-trace.$tool"
 			RW=$W
 		fi
-	done <<<"$points"
+	done 3<"$S3B_TMP/points.$tool"
 	# the run after that kill, killed in its recovery phase
 	if [ -n "$first_seal" ]; then
 		W=$RW
@@ -215,10 +217,10 @@ for tool in batch sync; do
 		    $(ctx "$tool") --only-phase recover \
 		    --families openat,mkdirat,write,fsync,renameat,unlinkat,connect,sendto)
 		echo "# s3-$tool: $(wc -l <<<"$rpoints") recovery kill points after $first_seal"
-		while read -r sys n phase _; do
+		while read -r sys n phase _ <&3; do
 			[ -n "$sys" ] || continue
 			scenario "$tool" $first_seal "$sys" "$n"
-		done <<<"$rpoints"
+		done 3<<<"$rpoints"
 	else
 		not_ok "s3-$tool: a kill point that leaves sealed batches"
 	fi
