@@ -104,4 +104,16 @@ int	es_bulk(struct es_client *es, const struct es_doc *docs, size_t n,
 void	es_doc_id(const char *archive_key, const char *entry_name,
 	    size_t name_len, char hex[65]);
 
+/*
+ * Sort a 2xx _bulk answer (len bytes at body) for the n documents docs
+ * sent to index, as es_bulk() does, without any I/O: result[i] (n
+ * entries, caller's) becomes OK, REJECTED (one log_warn each), or UNSENT
+ * for an item to send again (429, 5xx, no readable status). Returns 0, or
+ * -1 with eb (ERR_REMOTE) when the answer has no "items" array of n
+ * entries. Exposed for fuzzing.
+ */
+int	es_parse_bulk_response(const char *index, const struct es_doc *docs,
+	    size_t n, const char *body, size_t len, enum es_item *result,
+	    struct errbuf *eb);
+
 #endif

@@ -45,6 +45,7 @@ struct run {
 	struct run_stats	 stats;
 	struct errbuf		 first_error;	/* what made the run leave work */
 	int			 auth_failed;	/* stop starting new uploads */
+	int			 s3_down;	/* said once: S3 does not answer */
 	/* the selection */
 	struct walk		*walk;
 	struct walk_result	 files;

@@ -59,6 +59,13 @@ void	s3_client_free(struct s3_client *c);
 /* Start an upload; -1 (eb) when it could not start (done() is not called). */
 int	s3_put_start(struct s3_client *c, struct s3_put *put, struct errbuf *eb);
 
+/*
+ * 1 once so many answers in a row were transport failures or 5xx that the
+ * endpoint counts as down: failed requests are no longer retried, and a
+ * run should start nothing new. Any good answer ends it.
+ */
+int	s3_client_unreachable(const struct s3_client *c);
+
 /* Uploads started and not yet done. */
 int	s3_client_busy(const struct s3_client *c);
 

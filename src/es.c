@@ -804,3 +804,38 @@ es_bulk(struct es_client *es, const struct es_doc *docs, size_t n,
 	free(b.pending);
 	return rc;
 }
+
+/* es_bulk_answer() on a body at hand, for fuzzing (see es.h). */
+int
+es_parse_bulk_response(const char *index, const struct es_doc *docs,
+    size_t n, const char *body, size_t len, enum es_item *result,
+    struct errbuf *eb)
+{
+	struct es_client es;
+	struct es_bulk b;
+	struct http_response resp;
+	size_t *idx, i;
+	int rc;
+
+	memset(&es, 0, sizeof(es));
+	es.index = (char *)index;
+	es.bulk_what = (char *)"POST '_bulk'";
+	memset(&b, 0, sizeof(b));
+	b.es = &es;
+	b.docs = docs;
+	b.result = result;
+	b.done = xcalloc(n > 0 ? n : 1, 1);
+	idx = xcalloc(n > 0 ? n : 1, sizeof(*idx));
+	for (i = 0; i < n; i++) {
+		result[i] = ES_ITEM_UNSENT;
+		idx[i] = i;
+	}
+	http_response_init(&resp);
+	resp.status = 200;
+	strbuf_add(&resp.body, body, len);
+	rc = es_bulk_answer(&b, idx, n, &resp, eb);
+	http_response_release(&resp);
+	free(idx);
+	free(b.done);
+	return rc;
+}

@@ -63,19 +63,26 @@ run_close(struct run *r)
 	r->spool = NULL;
 }
 
+/* Past this many error lines a run says how many more it did not show. */
+#define RUN_ERRORS_SHOWN	20
+
 void
 run_fail(struct run *r, const struct errbuf *eb)
 {
 	r->stats.failed++;
 	if (r->first_error.kind == ERR_NONE)
 		r->first_error = *eb;
+	if (r->stats.failed <= RUN_ERRORS_SHOWN)
+		log_error("%s", eb->msg);
+	else
+		log_info("%s", eb->msg);
+	if (r->stats.failed == RUN_ERRORS_SHOWN + 1)
+		log_error("more failures follow; the summary counts them "
+		    "(-vv shows each)");
 	if (eb->kind == ERR_AUTH && !r->auth_failed) {
 		r->auth_failed = 1;
-		log_error("%s", eb->msg);
 		log_error("S3 refused the credentials: no new uploads this run");
-		return;
 	}
-	log_error("%s", eb->msg);
 }
 
 int
@@ -97,6 +104,15 @@ run_should_stop(struct run *r, uint64_t bytes_taken)
 		return 1;
 	if (r->auth_failed)
 		return 1;
+	if (s3_client_unreachable(r->s3)) {
+		if (!r->s3_down) {
+			r->s3_down = 1;
+			log_error("S3 does not answer (%s); no new uploads this "
+			    "run", r->first_error.msg[0] ? r->first_error.msg :
+			    "too many failures in a row");
+		}
+		return 1;
+	}
 	if (cfg->max_run_seconds > 0 &&
 	    time(NULL) - r->started >= cfg->max_run_seconds)
 		return 1;

@@ -56,6 +56,8 @@ struct s3_client {
 	int			 busy;		/* ops not done */
 	int			 ended;		/* ops ended since last run */
 	int			 tokens;	/* retry budget */
+	int			 streak;	/* failed answers in a row */
+	int			 streak_max;	/* then the endpoint is down */
 };
 
 struct s3_req {
@@ -246,6 +248,8 @@ s3_client_new(const struct config *cfg, struct creds_provider *cp,
 	c->cp = cp;
 	c->pool = pool;
 	c->tokens = S3_RETRY_TOKENS;
+	/* enough for every transfer in flight to fail twice in a row */
+	c->streak_max = 2 * cfg->concurrency < 10 ? 10 : 2 * cfg->concurrency;
 	if (ep == NULL) {
 		c->scheme = xstrdup("https");
 		return c;
@@ -273,6 +277,12 @@ s3_client_free(struct s3_client *c)
 	free(c->scheme);
 	free(c->hostport);
 	free(c);
+}
+
+int
+s3_client_unreachable(const struct s3_client *c)
+{
+	return c->streak >= c->streak_max;
 }
 
 int
@@ -687,6 +697,8 @@ s3_req_retry(struct s3_client *c, struct s3_req *r, const struct s3xml *x,
 
 	if (!s3_retryable(&r->hresp, x) || r->attempts >= c->cfg->max_attempts)
 		return 0;
+	if (s3_client_unreachable(c))
+		return 0;
 	if (c->tokens < cost) {
 		log_debug("%s: retry budget spent, not retrying", eb->msg);
 		return 0;
@@ -908,6 +920,10 @@ s3_req_done(void *arg, const struct http_request *req,
 	(void)req;
 	errbuf_clear(&eb);
 	s3xml_parse(resp->body.buf, resp->body.len, &x);
+	if (resp->curl_code != CURLE_OK || resp->status >= 500)
+		c->streak++;
+	else
+		c->streak = 0;
 	if (s3_answer_ok(r, &x)) {
 		if (c->tokens < S3_RETRY_TOKENS)
 			c->tokens++;

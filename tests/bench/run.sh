@@ -376,8 +376,9 @@ run_one() {
 		    ok=0 why="$cnt objects for $n files"
 		;;
 	esac
+	# "-": no ES setting (a peer); tabs around an empty field would merge
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$CASE" "$tool" "$cfg" \
-	    "$CONC_SHOWN" "$es" "$run" "$wall" "$rss" "$ok" >>"$RESULTS"
+	    "$CONC_SHOWN" "${es:--}" "$run" "$wall" "$rss" "$ok" >>"$RESULTS"
 	if [ "$ok" = 1 ]; then
 		say "run case=$CASE tool=$tool conc=$CONC_SHOWN${es:+ es=$es} run=$run wall_s=$wall rss_kb=$rss objects=$cnt"
 	else
@@ -426,6 +427,7 @@ summarize() {
 	cat "$WORK/case.tsv" >>"$SUMMARY"
 	local cc tool cfg conc es nn bb wall fps mbps rssk runs
 	while IFS=$'\t' read -r cc tool cfg conc es nn bb wall fps mbps rssk runs; do
+		[ "$es" != - ] || es=""
 		if [ "$wall" = - ]; then
 			say "case=$c tool=$tool conc=$conc${es:+ es=$es} status=failed runs=$runs"
 		else
@@ -447,12 +449,12 @@ summarize() {
 				if (p[8] == "-") continue
 				pv = (metric == "files_per_s") ? p[9] : p[10]
 				printf "ratio case=%s ours=%s%s peer=%s peer_conc=%s metric=%s ours/peer=%.2f rss_ours/peer=%.2f\n",
-				    o[1], o[2], (o[5] != "" ? " es=" o[5] : ""), p[2], p[4],
+				    o[1], o[2], (o[5] != "-" ? " es=" o[5] : ""), p[2], p[4],
 				    metric, ov / pv, (p[11] > 0 ? o[11] / p[11] : 0)
 			}
 			if (ceil != "" && metric == "files_per_s" && o[2] == "s3-sync")
 				printf "ratio case=%s ours=%s%s peer=wrk-ceiling peer_conc=16 metric=files_per_s ours/peer=%.2f\n",
-				    o[1], o[2], (o[5] != "" ? " es=" o[5] : ""), ov / ceil
+				    o[1], o[2], (o[5] != "-" ? " es=" o[5] : ""), ov / ceil
 		}
 	}' "$WORK/case.tsv"
 }
@@ -500,7 +502,7 @@ case_ceiling() {
 	[ -n "$vals" ] || return
 	CEILING_RPS=$(printf '%s\n' $vals | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
 	say "case=$CASE tool=wrk conc=16 req_per_s=$CEILING_RPS files_per_s=$CEILING_RPS mb_per_s=$(fdiv "$(awk -v r="$CEILING_RPS" 'BEGIN { print r * 4096 }')" 1000000 %.1f) runs=$(echo $vals | wc -w)"
-	printf 'ceiling-put-4k\twrk\tdefault\t16\t\t0\t0\t-\t%s\t-\t-\t%s\n' \
+	printf 'ceiling-put-4k\twrk\tdefault\t16\t-\t0\t0\t-\t%s\t-\t-\t%s\n' \
 	    "$CEILING_RPS" "$(echo $vals | wc -w)" >>"$SUMMARY"
 }
 
@@ -631,7 +633,7 @@ awk -F'\t' '
 BEGIN { printf "%-26s %-9s %5s %-4s %9s %9s %8s %9s %6s\n", "case", "tool", "conc", "es", "wall_s", "files/s", "MB/s", "RSS_MiB", "runs" }
 {
 	if ($2 == "wrk") {
-		printf "%-26s %-9s %5s %-4s %9s %9s %8s %9s %6s\n", $1, $2, $4, "", "-", $9, sprintf("%.1f", $9 * 4096 / 1e6), "-", $12
+		printf "%-26s %-9s %5s %-4s %9s %9s %8s %9s %6s\n", $1, $2, $4, "-", "-", $9, sprintf("%.1f", $9 * 4096 / 1e6), "-", $12
 		next
 	}
 	printf "%-26s %-9s %5s %-4s %9s %9s %8s %9s %6s\n", $1, $2, $4, $5, $8, $9, $10, ($11 == "-" ? "-" : sprintf("%.1f", $11 / 1024)), $12

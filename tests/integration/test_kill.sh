@@ -114,9 +114,8 @@ scenario() {
 	b=s3b-kill-$tool-$POINT
 	new_work; tool_env
 	export ELASTICSEARCH_LOGS_INDEX=s3b-kill-$tool
-	s3_mb "$b"
 	make_tree "$b"
-	python3 "$KC" expect "$W/root" "$W/expect"
+	python3 "$KC" expect "$W/root" "$W/expect" --create-bucket "$b"
 	traced_run "$tool" "$W/trace.kill" "$sys" "$n"
 	label=$(python3 "$KC" label "$W/trace.kill" $(ctx "$tool"))
 	if [ -n "$sys2" ]; then
@@ -131,7 +130,7 @@ scenario() {
 	python3 "$KC" verify --tool "$tool" --expect "$W/expect" --bucket "$b" \
 	    --root "$W/root" --spool "$W/spool/s3-$tool" --es-url "$ES_URL" \
 	    --index "$ELASTICSEARCH_LOGS_INDEX" --fallback "$FALLBACK_BUCKET" \
-	    >"$W/verify" 2>&1
+	    --delete-bucket >"$W/verify" 2>&1
 	local -A f=()
 	local k v
 	while read -r k v; do f[$k]=$v; done < <(grep -v '^problem: ' "$W/verify")
@@ -165,7 +164,6 @@ scenario() {
 	    "${f[manifest_missing]:-?} ${f[manifest_dup]:-?} ${f[manifest_wrong]:-?}" "0 0 0"
 	check_eq "$what: originals gone, spool empty, no open multipart upload" \
 	    "${f[local_left]:-?} ${f[spool_left]:-?} ${f[open_uploads]:-?}" "0 0 0"
-	if [ "${KILL_KEEP:-0}" = 0 ]; then s3_rb "$b"; fi
 	cp "$W/trace.recovery" "$S3B_TMP/last-recovery.$tool" 2>/dev/null
 }
 
@@ -175,23 +173,22 @@ plan() {
 	local tool=$1 b=s3b-kill-$tool-dry
 	new_work; tool_env
 	export ELASTICSEARCH_LOGS_INDEX=s3b-kill-$tool
-	s3_mb "$b"
 	make_tree "$b"
-	python3 "$KC" expect "$W/root" "$W/expect"
+	python3 "$KC" expect "$W/root" "$W/expect" --create-bucket "$b"
 	traced_run "$tool" "$W/trace.dry"
 	local rc=$?
 	check_eq "s3-$tool: the dry traced run exits 0" "$rc" 0
 	python3 "$KC" verify --tool "$tool" --expect "$W/expect" --bucket "$b" \
 	    --root "$W/root" --spool "$W/spool/s3-$tool" --es-url "$ES_URL" \
 	    --index "$ELASTICSEARCH_LOGS_INDEX" --fallback "$FALLBACK_BUCKET" \
-	    >"$W/verify" 2>&1
+	    --delete-bucket >"$W/verify" 2>&1
+	grep '^problem: ' "$W/verify" | sed 's/^/    /'
 	check "s3-$tool: the dry run leaves the invariant true" \
 	    bash -c "! grep -q '^problem' '$W/verify'"
 	cp "$W/trace.dry" "$S3B_TMP/dry-trace.$tool"
-	DRYW=$W
+	eval "DRYW_$tool=\$W"
 	python3 "$KC" plan "$W/trace.dry" $(ctx "$tool") ${KILL_QUICK:+--quick} \
 	    >"$S3B_TMP/points.$tool"
-	s3_rb "$b"
 }
 
 for tool in batch sync; do
@@ -203,7 +200,11 @@ for tool in batch sync; do
 		[ -n "$sys" ] || continue
 		scenario "$tool" "$sys" "$n"
 		# a kill that leaves sealed batches for the recovery kills
-		if [ -z "$first_seal" ] && { [ "$tool/$sys/$phase" = batch/connect/upload ] ||
+		# (s3-batch: the last sendto of the upload phase in the plan,
+		# with records of open multipart uploads; s3-sync: an unlink
+		# of an original, with some originals still there)
+		if { [ "$tool/$sys/$phase" = batch/sendto/upload ] && [ "$n" -gt 1 ]; } ||
+		    { [ -z "$first_seal" ] &&
 		    [ "$tool/$sys/$phase" = sync/unlinkat/unlink-originals ]; }; then
 			first_seal="$sys $n"
 			cp "$S3B_TMP/last-recovery.$tool" "$S3B_TMP/recovery-trace.$tool"
@@ -229,7 +230,7 @@ done
 
 # Trace evidence: in a full s3-batch run, every unlink of an original comes
 # after the fsync of its archive, of its manifest and of batches/.
-W=$DRYW
+W=$DRYW_batch
 python3 "$KC" order "$S3B_TMP/dry-trace.batch" $(ctx batch) >"$S3B_TMP/order" 2>&1
 rc=$?
 grep -v '^ordered:' "$S3B_TMP/order"

@@ -119,7 +119,7 @@ stop_proxy; s3_rb $b
 
 # --- the server is down: a clear error, exit 1, quickly, nothing deleted ---
 new_work; tool_env
-b=s3b-faults-down; fill $b 5 0
+b=s3b-faults-down; fill $b 300 0
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 t0=$(date +%s)
 AWS_ENDPOINT_URL=http://127.0.0.1:$port S3BATCH_SETTLE_SECONDS=0 "$SYNC" 2>"$W/err"; rc=$?
@@ -128,6 +128,8 @@ check_eq "server down: exit 1" "$rc" 1
 check "server down: gives up within 60 s (${secs} s)" test "$secs" -lt 60
 check "server down: says it could not connect" grep -qi "connect" "$W/err"
 check_eq "server down: nothing deleted" "$(local_files "$W/root")" "$(local_files "$W/mirror")"
+check "server down: it says once that S3 does not answer" test "$(grep -c 'S3 does not answer' "$W/err")" = 1
+check "server down: a short mail for cron ($(wc -l < "$W/err") lines for 300 files)" test "$(wc -l < "$W/err")" -le 25
 
 # --- a bucket in another region: S3 redirects, the client signs again ---
 new_work; tool_env; start_proxy; sync_env

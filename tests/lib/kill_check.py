@@ -363,6 +363,46 @@ def cmd_phases(o):
     return 0
 
 
+def kind_of(p, o):
+    root, spool = os.path.normpath(o.root), os.path.normpath(o.spool)
+    if p is None:
+        return "-"
+    if under(p, root):
+        return "root"
+    if not under(p, spool):
+        return "proc" if p.startswith("/proc") else "other"
+    rel = os.path.relpath(p, spool)
+    parts = rel.split("/")
+    if rel == ".":
+        return "spool"
+    if parts[0] == "mpu":
+        return "mpu" if len(parts) == 1 else \
+            "mpu-tmp" if parts[1].startswith(".") else "mpu-record"
+    if parts[0].startswith("work.cleared-"):
+        return "cleared"
+    if parts[0].startswith("work."):
+        if len(parts) == 1:
+            return "work"
+        if len(parts) == 2:
+            return "batch-dir"
+        return "manifest" if "manifest" in parts[2] else parts[2]
+    if parts[0] == "batches":
+        return "batches" if len(parts) == 1 else "batch"
+    return parts[0].lstrip(".")
+
+
+def kind(c, o):
+    """What a call works on, coarsely: the port, or the kind of path."""
+    if c.port is not None:
+        return "port%d" % c.port
+    k = kind_of(c.path or c.fdpath, o)
+    if c.name == "openat" and k == "root":
+        k += "-dir" if "O_DIRECTORY" in c.flags else "-file"
+    if c.path2:
+        k += "->" + kind_of(c.path2, o)
+    return k
+
+
 def pick(seq, where):
     return seq[min(len(seq) - 1, max(0, int(round((len(seq) - 1) * where))))]
 
@@ -390,10 +430,13 @@ def cmd_plan(o):
                 chosen[(c.name, c.n)] = c
             if o.quick:
                 continue
-        # the middle one within every phase the call shows up in
+        # the middle one within every phase the call shows up in, for
+        # every kind of thing it works on there
         phases = {}
         for c in seq:
-            phases.setdefault(c.phase, []).append(c)
+            k = kind(c, o)
+            if k != "other":	# libraries, locale files
+                phases.setdefault((c.phase, k), []).append(c)
         for ph, cs in phases.items():
             c = pick(cs, 0.5)
             chosen[(c.name, c.n)] = c
@@ -470,7 +513,16 @@ def cmd_order(o):
     return 0 if not bad and good > 0 else 1
 
 
+def s3_client():
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", config=Config(s3={"addressing_style": "path"},
+                                            retries={"max_attempts": 3}))
+
+
 def cmd_expect(o):
+    if o.create_bucket:
+        s3_client().create_bucket(Bucket=o.create_bucket)
     with open(o.out, "w", encoding="utf-8", errors="surrogateescape") as f:
         for d, _, files in os.walk(o.root):
             for name in files:
@@ -505,11 +557,19 @@ def es_docs(url, index, bucket):
     return [(h["_id"], h["_source"]) for h in r["hits"]["hits"]]
 
 
+def delete_bucket(s3, b):
+    """Objects, open multipart uploads, then the bucket."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b):
+        for x in page.get("Contents", []):
+            s3.delete_object(Bucket=b, Key=x["Key"])
+    for u in s3.list_multipart_uploads(Bucket=b).get("Uploads", []) or []:
+        s3.abort_multipart_upload(Bucket=b, Key=u["Key"],
+                                  UploadId=u["UploadId"])
+    s3.delete_bucket(Bucket=b)
+
+
 def cmd_verify(o):
-    import boto3
-    from botocore.config import Config
-    s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"},
-                                          retries={"max_attempts": 3}))
+    s3 = s3_client()
     want = {}
     with open(o.expect, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
@@ -645,6 +705,8 @@ def cmd_verify(o):
         for u in r.get("Uploads", []) or []:
             bad("open_uploads", "s3://%s/%s upload %s" %
                 (b, u["Key"], u["UploadId"][:16]))
+    if o.delete_bucket:
+        delete_bucket(s3, o.bucket)
     for p in problems:
         print("problem: " + p)
     for k, v in figures.items():
@@ -665,6 +727,7 @@ def main():
     p = sub.add_parser("expect")
     p.add_argument("root")
     p.add_argument("out")
+    p.add_argument("--create-bucket")
     p = sub.add_parser("verify")
     p.add_argument("--tool", choices=["batch", "sync"], required=True)
     p.add_argument("--expect", required=True)
@@ -674,6 +737,7 @@ def main():
     p.add_argument("--es-url", required=True)
     p.add_argument("--index", required=True)
     p.add_argument("--fallback", required=True)
+    p.add_argument("--delete-bucket", action="store_true")
     o = ap.parse_args()
     return globals()["cmd_" + o.cmd](o)
 
