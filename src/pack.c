@@ -344,7 +344,7 @@ pack_upload(struct pack *p, struct pack_up *ups, struct errbuf *eb)
 
 	while (next < p->n || s3_client_busy(r->s3) > 0) {
 		while (next < p->n && s3_client_busy(r->s3) < limit &&
-		    !r->auth_failed) {
+		    !run_should_stop(r, 0)) {
 			struct pack_up *u = &ups[next];
 			off_t size;
 
@@ -365,8 +365,11 @@ pack_upload(struct pack *p, struct pack_up *ups, struct errbuf *eb)
 			if (s3_put_start(r->s3, &u->put, eb) == -1)
 				return -1;
 		}
-		if (next < p->n && r->auth_failed)
-			next = p->n;	/* they stay sealed for the next run */
+		if (next < p->n && run_should_stop(r, 0)) {
+			/* they stay sealed: the next run's recovery sends them */
+			r->stats.left += p->n - next;
+			next = p->n;
+		}
 		if (s3_client_busy(r->s3) > 0 &&
 		    s3_client_run(r->s3, 1000, eb) == -1)
 			return -1;

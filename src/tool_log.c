@@ -107,6 +107,8 @@ progress_clear(void)
 static void
 stderr_line(enum log_level level, const char *line)
 {
+	if (level > lg.stderr_max)
+		return;
 	static const char *const tags[] = {
 		"error: ", "warning: ", "", "", "debug: ",
 	};
@@ -502,8 +504,7 @@ tool_log_handler(enum log_level level, const char *line, void *arg)
 
 	(void)arg;
 	line = redact(line, &red);
-	if (level <= lg.stderr_max)
-		stderr_line(level, line);
+	stderr_line(level, line);
 	if (lg.sl.on && level <= lg.sl.max)
 		syslog_line(level, line);
 	strbuf_release(&red);
