@@ -1,0 +1,75 @@
+# inputs_lib.sh: helpers of test_inputs.sh and test_diskfull.sh, sourced
+# after common.sh.
+IV="python3 $S3B_TOP/tests/lib/inputs_verify.py"
+BATCH=$S3B_BUILD/s3-batch SYNC=$S3B_BUILD/s3-sync
+FALLBACK_BUCKET=${FALLBACK_BUCKET:-s3b-fallback}
+
+# ElasticSearch is not started: a closed port sends every manifest to the
+# fallback bucket. Each run then warns about it; those lines are noise here.
+ES_CLOSED_PORT=${ES_CLOSED_PORT:-9}
+es_noise() { grep -vF "127.0.0.1:$ES_CLOSED_PORT/"; }
+
+# Non-directories under a dir (symlinks, FIFOs... included), as hex of the
+# relative path bytes, sorted: exact whatever the names hold.
+left_hex() {
+	python3 -c 'import os,sys
+top=os.fsencode(sys.argv[1]); out=[]
+for d,ds,fs in os.walk(top):
+    for n in fs+[x for x in ds if os.path.islink(os.path.join(d,x))]:
+        out.append(os.path.relpath(os.path.join(d,n),top).hex())
+print("\n".join(sorted(out)))' "$1"
+}
+
+# Lines of the error output that name "'shown': reason".
+warn_count() { grep -cF -- "'$2': $3" "$1"; }
+
+# The lines of $1 that are not ElasticSearch noise and not one of the
+# expected warnings in $2 ("shown<TAB>reason" lines).
+unexpected_lines() {
+	local err=$1 want=$2
+	python3 -c 'import sys
+want=[l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip()]
+for line in open(sys.argv[1], errors="surrogateescape"):
+    line=line.rstrip("\n")
+    if "127.0.0.1:'"$ES_CLOSED_PORT"'/" in line: continue
+    if any(("'"'"'%s'"'"': %s" % (s, r)) in line for s, r in want): continue
+    print(line)' "$err" "$want"
+}
+
+# A run of a tool with a deadline: sets RC (124 when it had to be killed).
+run_tool() {	# tool errfile [args...]
+	local tool=$1 err=$2; shift 2
+	timeout -k 5 "${RUN_TIMEOUT:-120}" "$tool" "$@" 2>"$err"
+	RC=$?
+}
+
+# Wait until pid is stopped in syscall nr (x86_64 numbers: openat 257,
+# pread64 17) and stays there: strace's delay_enter is holding it.
+wait_in_syscall() {	# pid nr [timeout s]
+	local pid=$1 nr=$2 end=$(( $(date +%s) + ${3:-30} )) a b
+	while [ "$(date +%s)" -lt "$end" ]; do
+		a=$(cat "/proc/$pid/syscall" 2>/dev/null) || return 1
+		if [ "${a%% *}" = "$nr" ]; then
+			sleep 0.2
+			b=$(cat "/proc/$pid/syscall" 2>/dev/null) || return 1
+			[ "$a" = "$b" ] && return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# The pid of the traced tool under a strace started in the background.
+traced_pid() {	# strace pid
+	local i c
+	for i in $(seq 1 100); do
+		c=$(pgrep -P "$1" | head -1)
+		[ -n "$c" ] && { echo "$c"; return 0; }
+		sleep 0.05
+	done
+	return 1
+}
+
+spool_clean() {	# spool dir, tool: no batch, no staging directory left
+	test -z "$(ls -A "$1/$2/batches" 2>/dev/null)$(ls -d "$1/$2"/work.* 2>/dev/null)"
+}
