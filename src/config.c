@@ -103,6 +103,7 @@ env_choice(struct env *env, const char *name, const char *const *choices,
 	for (i = 0; choices[i] != NULL; i++) {
 		if (strcasecmp(v, choices[i]) == 0) {
 			*out = i;
+			strbuf_release(&list);
 			return 0;
 		}
 		strbuf_addf(&list, "%s'%s'", i ? ", " : "", choices[i]);

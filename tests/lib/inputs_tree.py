@@ -201,17 +201,6 @@ os.symlink(os.path.join(out, b"dir"), os.path.join(root, B + b"-link"))
 stay.append(B + b"-link")
 warn.append((shown_walk(B + b"-link"), "not in a bucket folder, left in place"))
 
-# hard links: one inode, three names in two folders
-put(B + b"/hard/one", b"one inode, three names\n", True)
-os.link(os.path.join(root, B + b"/hard/one"), os.path.join(root, B + b"/hard/two"))
-os.makedirs(os.path.join(root, B + b"/hard2"), exist_ok=True)
-os.link(os.path.join(root, B + b"/hard/one"), os.path.join(root, B + b"/hard2/three"))
-for n in [b"hard/two", b"hard2/three"]:
-    m = os.path.join(mirror, B + b"/" + n)
-    os.makedirs(os.path.dirname(m), exist_ok=True)
-    with open(m, "wb") as f:
-        f.write(b"one inode, three names\n")
-
 with open(expect + ".stay", "w") as f:
     for rel in sorted(stay):
         f.write(rel.hex() + "\n")

@@ -55,6 +55,7 @@ test_roundtrip(void)
 	CHECK(back.e[0].ctime_ns == 1795612152999999999LL);
 	CHECK(back.e[0].ino == 987654321 && back.e[0].nlink == 2);
 	CHECK(strcmp(back.id, m.id) == 0 && strlen(m.id) == 36);
+	manifest_release(&back);
 	CHECK(manifest_from_json(&back, "{\"batch\":1}", 11, &eb) == -1);
 	CHECK(manifest_from_json(&back, a.buf, a.len / 2, &eb) == -1);
 	manifest_release(&back);
