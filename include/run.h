@@ -25,6 +25,7 @@ struct run_stats {
 	uint64_t	files;		/* originals delivered and removed */
 	uint64_t	bytes;		/* their bytes */
 	uint64_t	objects;	/* objects written to S3 */
+	uint64_t	sent;		/* their bytes, as S3 confirmed them */
 	uint64_t	failed;		/* files or objects left by a failure */
 	uint64_t	skipped;	/* files passed over (open, young, ...) */
 	uint64_t	left;		/* files left for the next run (bounds) */

@@ -178,6 +178,7 @@ recover_upload(struct run *r, const struct manifest *m, struct errbuf *eb)
 	close(fd);
 	if (rc == 0) {
 		r->stats.objects++;
+		r->stats.sent += m->archive_size;
 		log_info("recovery: s3://%s/%s uploaded", m->archive_bucket,
 		    m->archive_key);
 	}

@@ -47,12 +47,18 @@ pack_room(struct pack *p, uint64_t need)
 	return avail >= need + PACK_SPACE_MARGIN;
 }
 
-/* How many files from first on go into one archive, and its size. */
-static size_t
-pack_plan(struct pack *p, size_t first, size_t end, uint64_t *size)
+void
+pack_walk_opts(struct walk_opts *wo)
 {
-	const struct walk_entry *ents = p->r->files.entries;
-	uint64_t max = p->r->cfg->max_batch_bytes, total = tarball_end_size();
+	wo->raw_names = 1;
+	wo->prefix_room = 41;	/* "/<uuid>.tar" */
+}
+
+size_t
+pack_plan(const struct walk_entry *ents, size_t first, size_t end,
+    uint64_t max, uint64_t *size)
+{
+	uint64_t total = tarball_end_size();
 	size_t i;
 
 	for (i = first; i < end; i++) {
@@ -244,7 +250,8 @@ pack_group(struct pack *p, size_t first, size_t end, struct errbuf *eb)
 	while (i < end) {
 		if (p->stopped || run_should_stop(p->r, p->taken))
 			break;
-		next = pack_plan(p, i, end, &size);
+		next = pack_plan(p->r->files.entries, i, end,
+		    p->r->cfg->max_batch_bytes, &size);
 		if (!pack_room(p, size)) {
 			log_warn("spool: no room for an archive of %llu bytes in "
 			    "'%s'; the rest waits for the next run",
@@ -321,8 +328,10 @@ pack_up_done(struct s3_put *put)
 	else {
 		u->ok = 1;
 		r->stats.objects++;
+		r->stats.sent += u->m->archive_size;
 		r->stats.files += u->m->n;
-		r->stats.bytes += u->m->archive_size;
+		for (size_t i = 0; i < u->m->n; i++)
+			r->stats.bytes += u->m->e[i].size;
 		log_info("s3://%s/%s: %zu files, %llu bytes", put->bucket,
 		    put->key, u->m->n, (unsigned long long)u->m->archive_size);
 	}
@@ -380,7 +389,7 @@ pack_upload(struct pack *p, struct pack_up *ups, struct errbuf *eb)
 int
 pack_run(struct run *r, struct errbuf *eb)
 {
-	struct walk_opts wo = { 1, 41 };
+	struct walk_opts wo;
 	struct pack p;
 	struct pack_up *ups = NULL;
 	struct manifest *done = NULL;
@@ -390,6 +399,7 @@ pack_run(struct run *r, struct errbuf *eb)
 	memset(&p, 0, sizeof(p));
 	p.r = r;
 	p.workfd = -1;
+	pack_walk_opts(&wo);
 	if (run_recover(r, eb) == -1)
 		goto out;
 	if (run_select(r, &wo, eb) == -1)

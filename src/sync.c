@@ -136,6 +136,7 @@ sync_release(struct sync_item *it)
 	struct stat st;
 
 	r->stats.objects++;
+	r->stats.sent += (uint64_t)e->st.st_size;
 	name_escape(&name, e->key, e->key_len);
 	if (fstat(it->fd, &st) == -1 || !walk_identity_same(&e->st, &st)) {
 		log_warn("'%s/%s': changed while it was uploaded; kept for the "

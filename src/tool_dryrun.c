@@ -11,7 +11,7 @@
 #include "names.h"
 #include "openfiles.h"
 #include "strbuf.h"
-#include "tarball.h"
+#include "pack.h"
 #include "tool.h"
 #include "walk.h"
 
@@ -61,28 +61,6 @@ dry_sync(struct dry *d, const struct walk_result *f)
 	}
 }
 
-/* Files [first, return) of one directory fit one archive (as pack.c). */
-static size_t
-plan_archive(const struct dry *d, const struct walk_result *f, size_t first,
-    size_t end, uint64_t *size)
-{
-	uint64_t total = tarball_end_size(), add;
-	size_t i;
-
-	for (i = first; i < end; i++) {
-		const struct walk_entry *e = &f->entries[i];
-
-		add = tarball_entry_size(e->name, strlen(e->name), &e->st);
-		if (add == UINT64_MAX)
-			break;
-		if (i > first && total + add > d->cfg->max_batch_bytes)
-			break;
-		total += add;
-	}
-	*size = total;
-	return i == first ? first + 1 : i;
-}
-
 /* s3-batch: one directory's files, in archives of MAX_BATCH_SIZE_MB. */
 static void
 dry_group(struct dry *d, const struct walk_result *f, size_t first,
@@ -98,7 +76,8 @@ dry_group(struct dry *d, const struct walk_result *f, size_t first,
 			d->left += end - i;
 			break;
 		}
-		next = plan_archive(d, f, i, end, &size);
+		next = pack_plan(f->entries, i, end, d->cfg->max_batch_bytes,
+		    &size);
 		d->archives++;
 		strbuf_reset(&label);
 		strbuf_addf(&label, "s3://%s/", e0->bucket);
@@ -162,7 +141,7 @@ tool_dry_run(const struct config *cfg, FILE *out)
 
 	errbuf_clear(&eb);
 	if (cfg->tool == TOOL_BATCH)
-		wo.prefix_room = 41;	/* "/<uuid>.tar" */
+		pack_walk_opts(&wo);
 	if ((w = walk_open(cfg->root, &wo, &eb)) == NULL ||
 	    walk_run(w, &files, &eb) == -1 ||
 	    (of = openfiles_scan(&eb)) == NULL) {

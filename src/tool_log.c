@@ -442,9 +442,9 @@ tool_fmt_age(char *buf, size_t len, long long s)
 }
 
 /*
- * "s3-sync: 120 objects uploaded; 100 files done, 1.2 MiB, 400.0 KiB/s; 3 s".
- * Files and bytes count originals delivered and removed (the summary's
- * numbers); objects count what S3 confirmed.
+ * "s3-sync: 120 objects, 1.2 MiB uploaded, 400.0 KiB/s; 100 files done; 3 s".
+ * Objects and bytes count what S3 confirmed; files count originals
+ * delivered and removed (the summary's numbers).
  */
 static void
 progress_draw(const struct run_stats *s)
@@ -457,13 +457,13 @@ progress_draw(const struct run_stats *s)
 		return;
 	lg.drawn_ms = now;
 	secs = (double)(now - lg.t0_ms) / 1000.0;
-	tool_fmt_bytes(bytes, sizeof(bytes), s->bytes);
+	tool_fmt_bytes(bytes, sizeof(bytes), s->sent);
 	tool_fmt_bytes(rate, sizeof(rate),
-	    secs > 0 ? (uint64_t)((double)s->bytes / secs) : 0);
-	fprintf(stderr, "\r\033[K%s: %llu %s uploaded; %llu files done, %s, "
-	    "%s/s", lg.prog, (unsigned long long)s->objects,
-	    lg.archives ? "archives" : "objects",
-	    (unsigned long long)s->files, bytes, rate);
+	    secs > 0 ? (uint64_t)((double)s->sent / secs) : 0);
+	fprintf(stderr, "\r\033[K%s: %llu %s, %s uploaded, %s/s; %llu files "
+	    "done", lg.prog, (unsigned long long)s->objects,
+	    lg.archives ? "archives" : "objects", bytes, rate,
+	    (unsigned long long)s->files);
 	if (s->failed > 0)
 		fprintf(stderr, "; %llu failed", (unsigned long long)s->failed);
 	fprintf(stderr, "; %.0f s", secs);
