@@ -14,7 +14,9 @@ struct strbuf {
 	size_t	alloc;
 };
 
-#define STRBUF_INIT { NULL, 0, 0 }
+/* Like git's: an empty buffer's buf is a shared "", never NULL. */
+extern char strbuf_slopbuf[];
+#define STRBUF_INIT { strbuf_slopbuf, 0, 0 }
 
 void	strbuf_init(struct strbuf *sb, size_t hint);
 /* Free the memory; the buffer is empty and reusable afterwards. */

@@ -585,7 +585,7 @@ es_bulk_item(struct es_bulk *b, size_t i, const cJSON *item)
 	status = cJSON_GetObjectItemCaseSensitive(op, "status");
 	if (!cJSON_IsNumber(status))
 		return;		/* unreadable: send it again */
-	st = (long)status->valuedouble;
+	st = status->valueint;	/* saturated: 1e999 must not reach a cast */
 	if (st >= 200 && st <= 299) {
 		es_bulk_final(b, i, ES_ITEM_OK);
 		return;

@@ -226,12 +226,18 @@ jstr(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Ranges of the integer types numbers are cast to: beyond, a cast is UB. */
+#define JS64	-9223372036854775808.0, 9223372036854775808.0
+#define JU64	0.0, 18446744073709551616.0
+
+/* A number in [lo, hi). */
 static int
-jnum(const cJSON *o, const char *name, double *out)
+jnum(const cJSON *o, const char *name, double lo, double hi, double *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
-	if (!cJSON_IsNumber(v))
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo &&
+	    v->valuedouble < hi))
 		return -1;
 	*out = v->valuedouble;
 	return 0;
@@ -251,10 +257,13 @@ entry_from_json(struct manifest *m, const cJSON *o)
 	int rc = -1;
 
 	if (bucket == NULL || pb == NULL || nb == NULL || sha == NULL ||
-	    mns == NULL || cns == NULL || jnum(o, "size", &size) == -1 ||
-	    jnum(o, "mtime", &mtime) == -1 ||
-	    jnum(o, "data_offset", &off) == -1 || jnum(o, "dev", &dev) == -1 ||
-	    jnum(o, "ino", &ino) == -1 || jnum(o, "nlink", &nlink) == -1)
+	    mns == NULL || cns == NULL ||
+	    jnum(o, "size", JU64, &size) == -1 ||
+	    jnum(o, "mtime", JS64, &mtime) == -1 ||
+	    jnum(o, "data_offset", JU64, &off) == -1 ||
+	    jnum(o, "dev", JU64, &dev) == -1 ||
+	    jnum(o, "ino", JU64, &ino) == -1 ||
+	    jnum(o, "nlink", JU64, &nlink) == -1)
 		goto out;
 	if ((path = b64_decode(pb, &plen)) == NULL ||
 	    (name = b64_decode(nb, &nlen)) == NULL)
@@ -294,7 +303,7 @@ manifest_from_json(struct manifest *m, const char *json, size_t len,
 	    (run = jstr(root, "run_id")) == NULL ||
 	    (tool = jstr(root, "tool")) == NULL ||
 	    (host = jstr(root, "host")) == NULL ||
-	    jnum(root, "sealed_at", &sealed) == -1 ||
+	    jnum(root, "sealed_at", JS64, &sealed) == -1 ||
 	    !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(root,
 	    "entries")) || strlen(id) != 36 || strlen(run) > 36)
 		goto bad;
@@ -302,7 +311,7 @@ manifest_from_json(struct manifest *m, const char *json, size_t len,
 	memcpy(m->id, id, 37);
 	if ((a = cJSON_GetObjectItemCaseSensitive(root, "archive")) != NULL) {
 		if (jstr(a, "bucket") == NULL || jstr(a, "key") == NULL ||
-		    jnum(a, "size", &asize) == -1)
+		    jnum(a, "size", JU64, &asize) == -1)
 			goto bad;
 		m->archive_bucket = xstrdup(jstr(a, "bucket"));
 		m->archive_key = xstrdup(jstr(a, "key"));

@@ -10,7 +10,7 @@
 
 #include "strbuf.h"
 
-static char strbuf_empty[1];
+char strbuf_slopbuf[1];
 
 static void
 oom(void)
@@ -83,7 +83,7 @@ xasprintf(const char *fmt, ...)
 void
 strbuf_init(struct strbuf *sb, size_t hint)
 {
-	sb->buf = strbuf_empty;
+	sb->buf = strbuf_slopbuf;
 	sb->len = sb->alloc = 0;
 	if (hint)
 		strbuf_grow(sb, hint);
@@ -150,7 +150,8 @@ void
 strbuf_add(struct strbuf *sb, const void *data, size_t len)
 {
 	strbuf_grow(sb, len);
-	memcpy(sb->buf + sb->len, data, len);
+	if (len > 0)	/* data may be NULL then: memcpy would be undefined */
+		memcpy(sb->buf + sb->len, data, len);
 	sb->len += len;
 	sb->buf[sb->len] = '\0';
 }

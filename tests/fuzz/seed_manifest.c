@@ -41,6 +41,9 @@ main(int argc, char **argv)
 
 	manifest_init(&m, batch ? "s3-batch" : "s3-sync",
 	    "0b7f4c1e-2f5c-4d55-9a4e-3c1f8d2a9b10", "ingest-01", 1714564800);
+	/* a fixed batch id, so seeds do not change each time they are made */
+	snprintf(m.id, sizeof(m.id), "%s",
+	    "5d0c2a8e-7b1f-4e63-a4c9-0f2e6d1b3a57");
 	if (batch) {
 		m.archive_bucket = xstrdup("logs");
 		m.archive_key = xstrdup("s3-batch/2024/05/01/ingest-01.tar");

@@ -22,9 +22,17 @@ BG=()
 cleanup() {
 	local p
 	for p in "${BG[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	es_refusing_stop
 	rm -rf "$U"
 }
 trap cleanup EXIT
+es_refusing_start || { echo "0 passed, 1 failed"; exit 1; }
+
+# INPUTS_ONLY="tree race_open ...": run only those cases (development).
+case_on() {
+	[ -z "${INPUTS_ONLY:-}" ] || [[ " $INPUTS_ONLY " == *" $1 "* ]] || return 1
+	echo "--- $1 ($(( $(date +%s) - T0 )) s)"
+}
 
 # The tools' environment with ElasticSearch down.
 env_down() { tool_env; export ELASTICSEARCH_LOGS_PORT=$ES_CLOSED_PORT; }
@@ -99,8 +107,362 @@ for l in sys.stdin:
 	check "$name tree: the spool is clean" spool_clean "$W/spool" "$name"
 	s3_rb "$b"
 }
-tree_case "$SYNC" s
-tree_case "$BATCH" b
+case_on tree && tree_case "$SYNC" s
+case_on tree && tree_case "$BATCH" b
+
+# ===== 2. Hard links: three names of one inode, in two folders, and one
+# name outside the tree: every name in the tree delivered once, the outside
+# name untouched.
+hard_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-hard-$2 out
+	name=$(basename "$tool")
+	new_work; env_down
+	out=$S3B_TMP/outside-hard-$t; rm -f "$out"
+	s3_rb "$b"; s3_mb "$b"
+	mkdir -p "$W/root/$b/hard" "$W/root/$b/hard2" "$W/mirror/$b/hard" "$W/mirror/$b/hard2"
+	echo "one inode, three names" > "$W/root/$b/hard/one"
+	ln "$W/root/$b/hard/one" "$W/root/$b/hard/two"
+	ln "$W/root/$b/hard/one" "$W/root/$b/hard2/three"
+	echo "also named outside" > "$W/root/$b/hard/four"
+	ln "$W/root/$b/hard/four" "$out"
+	cp "$W/root/$b/hard/one" "$W/mirror/$b/hard/one"
+	cp "$W/root/$b/hard/one" "$W/mirror/$b/hard/two"
+	cp "$W/root/$b/hard/one" "$W/mirror/$b/hard2/three"
+	cp "$W/root/$b/hard/four" "$W/mirror/$b/hard/four"
+	: > "$W/none"
+	run_tool "$tool" "$W/err"; cat "$W/err"
+	check_eq "$name hard links: exit 0" "$RC" 0
+	check_eq "$name hard links: no warning" "$(unexpected_lines "$W/err" "$W/none")" ""
+	check_eq "$name hard links: every name taken in one run" "$(local_files "$W/root")" ""
+	# whatever the first run left, a second run must deliver
+	run_tool "$tool" "$W/err2"
+	check_eq "$name hard links: a second run exits 0" "$RC" 0
+	if [ "$name" = s3-sync ]; then
+		check "$name hard links: each name is an object with the bytes, one manifest entry each" \
+		    $IV sync "$b" "$W/mirror/$b" "$FALLBACK_BUCKET"
+	else
+		check "$name hard links: each name is a regular entry with the bytes, once, one manifest entry each" \
+		    $IV batch "$b" "$W/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	check_eq "$name hard links: the name outside the tree is untouched" \
+	    "$(cat "$out") $(stat -c %h "$out")" "also named outside 1"
+	s3_rb "$b"
+}
+case_on hard && hard_case "$SYNC" s
+case_on hard && hard_case "$BATCH" b
+
+# ===== 3. Unreadable files, as nobody (in its own pid namespace, so its
+# /proc scan is complete and no settle time applies): a root-owned file
+# mode 000 and a root-owned folder mode 000 among readable files.
+unr_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-unr-$2 d=$U/unr-$2
+	name=$(basename "$tool")
+	s3_rb "$b"; s3_mb "$b"
+	mkdir -p "$d/root/$b/d" "$d/root/$b/locked" "$d/spool" "$d/mirror/$b/d"
+	echo "readable a" > "$d/root/$b/d/a.txt"
+	echo "readable z" > "$d/root/$b/d/z.txt"
+	cp "$d/root/$b/d/"*.txt "$d/mirror/$b/d/"
+	echo "root only" > "$d/root/$b/d/m-secret.txt"
+	echo "root only" > "$d/root/$b/locked/x.txt"
+	chown -R nobody:nogroup "$d/root" "$d/spool"
+	chown root:root "$d/root/$b/d/m-secret.txt" "$d/root/$b/locked" "$d/root/$b/locked/x.txt"
+	chmod 000 "$d/root/$b/d/m-secret.txt" "$d/root/$b/locked"
+	S3_SYNC_BUCKETS_FOLDER=$d/root S3_BATCH_BUCKETS_FOLDER=$d/root \
+	S3BATCH_SPOOL_DIR=$d/spool ELASTICSEARCH_LOGS_HOST=127.0.0.1 \
+	ELASTICSEARCH_LOGS_PORT=$ES_CLOSED_PORT MANIFEST_FALLBACK_BUCKET=$FALLBACK_BUCKET \
+	    timeout -k 5 120 unshare -pf --mount-proc \
+	    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$tool" 2>"$d/err"
+	RC=$?; cat "$d/err"
+	check_eq "$name unreadable: exit 0 (a warning)" "$RC" 0
+	check_eq "$name unreadable: one warning names the file and says why" \
+	    "$(grep -F "'$b/d/m-secret.txt'" "$d/err" | grep -c 'Permission denied')" 1
+	check_eq "$name unreadable: one warning names the folder and says why" \
+	    "$(grep -F "'$b/locked'" "$d/err" | grep -c 'Permission denied')" 1
+	check_eq "$name unreadable: the unreadable file and folder stay" \
+	    "$(chmod 755 "$d/root/$b/locked"; local_files "$d/root")" \
+	    "$(printf '%s\n' "$b/d/m-secret.txt" "$b/locked/x.txt")"
+	check "$name unreadable: no settle warning in its own pid namespace" \
+	    bash -c "! grep -q 'cannot read every process' '$d/err'"
+	if [ "$name" = s3-sync ]; then
+		check "$name unreadable: the readable files (before and after it) went up" \
+		    $IV sync "$b" "$d/mirror/$b" "$FALLBACK_BUCKET"
+	else
+		check "$name unreadable: the readable files (before and after it) were archived" \
+		    $IV batch "$b" "$d/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	s3_rb "$b"
+}
+case_on unr && unr_case "$SYNC" s
+case_on unr && unr_case "$BATCH" b
+
+# ===== 4. Files that change between the walk and the open: strace holds
+# the run in the first open of the folder (delay_enter on openat through
+# that folder's descriptor) while they grow, shrink, vanish, are replaced
+# by another file or by a FIFO (with a writer waiting on it, which would be
+# let through if the run opened the FIFO).
+race_open_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-raceo-$2 r sp tp wpid
+	name=$(basename "$tool")
+	new_work; env_down
+	s3_rb "$b"; s3_mb "$b"
+	r=$W/root/$b/r
+	mkdir -p "$r" "$W/mirror/$b/r"
+	head -c 65536 /dev/urandom > "$r/a-grow"
+	head -c 65536 /dev/urandom > "$r/b-shrink"
+	echo vanish > "$r/c-vanish"
+	echo "will be a fifo" > "$r/d-fifo"
+	echo "first inode" > "$r/e-replaced"
+	echo steady > "$r/f-steady"
+	strace -f -qq -o /dev/null -P "$r" -e trace=openat \
+	    -e inject=openat:delay_enter=1000000 "$tool" 2>"$W/err" &
+	sp=$!
+	if tp=$(traced_pid $sp) && wait_in_syscall "$tp" 257 "$r"; then
+		head -c 1000 /dev/urandom >> "$r/a-grow"
+		truncate -s 1000 "$r/b-shrink"
+		rm "$r/c-vanish"
+		rm "$r/d-fifo"; mkfifo "$r/d-fifo"
+		( exec 3>"$r/d-fifo"; echo opened > "$W/fifo-opened" ) & wpid=$!
+		rm "$r/e-replaced"; echo "second inode" > "$r/e-replaced"
+		ok "$name race open: the run was held in its first open"
+	else
+		not_ok "$name race open: the run was held in its first open"
+	fi
+	wait $sp; RC=$?; cat "$W/err"
+	sleep 0.2
+	check "$name race open: the FIFO that replaced a file was not opened" test ! -e "$W/fifo-opened"
+	kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+	check_eq "$name race open: exit 1 (changed files left for the next run)" "$RC" 1
+	local f
+	for f in a-grow b-shrink c-vanish d-fifo e-replaced; do
+		check_eq "$name race open: one warning names r/$f" \
+		    "$(grep -cF "'$b/r/$f'" "$W/err")" 1
+	done
+	check "$name race open: it says a-grow changed" grep -qF "'$b/r/a-grow': changed while it was" "$W/err"
+	check "$name race open: it says c-vanish vanished" grep -qF "'$b/r/c-vanish': vanished" "$W/err"
+	check "$name race open: it says e-replaced was replaced" \
+	    grep -qE "'$b/r/e-replaced': .*(replaced|not the file the walk saw)" "$W/err"
+	check_eq "$name race open: what changed stays" "$(local_files "$W/root")" \
+	    "$(printf '%s\n' "$b/r/a-grow" "$b/r/b-shrink" "$b/r/e-replaced")"
+	check "$name race open: the FIFO stays" test -p "$r/d-fifo"
+	cp "$r/a-grow" "$r/b-shrink" "$r/e-replaced" "$W/mirror/$b/r/"
+	echo steady > "$W/mirror/$b/r/f-steady"
+	rm "$r/d-fifo"
+	run_tool "$tool" "$W/err"; cat "$W/err"
+	check_eq "$name race open, next run: exit 0" "$RC" 0
+	check_eq "$name race open, next run: nothing left" "$(local_files "$W/root")" ""
+	if [ "$name" = s3-sync ]; then
+		check "$name race open, next run: every file in S3 with its final bytes" \
+		    $IV sync "$b" "$W/mirror/$b"
+	else
+		check "$name race open, next run: every file archived once with its final bytes" \
+		    $IV batch "$b" "$W/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	s3_rb "$b"
+}
+case_on race_open && race_open_case "$SYNC" s
+case_on race_open && race_open_case "$BATCH" b
+
+# ===== 5. A file that grows or shrinks while it is read: strace holds the
+# run in its first read (pread64) of it while it changes.
+race_read_case() {	# tool tag grow|shrink
+	local tool=$1 t=$2 how=$3 name b=s3b-in-racer-$2-$3 r sp tp
+	name=$(basename "$tool")
+	new_work; env_down
+	s3_rb "$b"; s3_mb "$b"
+	r=$W/root/$b/r
+	mkdir -p "$r" "$W/mirror/$b/r"
+	head -c 600000 /dev/urandom > "$r/a-target"
+	echo steady > "$r/z-steady"
+	cp "$r/z-steady" "$W/mirror/$b/r/"
+	strace -f -qq -o /dev/null -P "$r/a-target" -e trace=pread64 \
+	    -e inject=pread64:delay_enter=700000 "$tool" 2>"$W/err" &
+	sp=$!
+	if tp=$(traced_pid $sp) && wait_in_syscall "$tp" 17 "$r/a-target"; then
+		if [ "$how" = grow ]; then
+			head -c 5000 /dev/urandom >> "$r/a-target"
+		else
+			truncate -s 100000 "$r/a-target"
+		fi
+		ok "$name $how while read: the run was held in its first read"
+	else
+		not_ok "$name $how while read: the run was held in its first read"
+	fi
+	wait $sp; RC=$?; cat "$W/err"
+	check_eq "$name $how while read: exit 1 (left for the next run)" "$RC" 1
+	check_eq "$name $how while read: one line names the file" \
+	    "$(grep -cF "'$b/r/a-target'" "$W/err")" 1
+	check "$name $how while read: it says the file changed" \
+	    grep -qF "'$b/r/a-target': changed while it was" "$W/err"
+	check_eq "$name $how while read: the file stays" "$(local_files "$W/root")" "$b/r/a-target"
+	if [ "$name" = s3-batch ]; then
+		check "$name $how while read: the other file archived, not this one" \
+		    $IV batch "$b" "$W/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	cp "$r/a-target" "$W/mirror/$b/r/"
+	run_tool "$tool" "$W/err"; cat "$W/err"
+	check_eq "$name $how while read, next run: exit 0" "$RC" 0
+	check_eq "$name $how while read, next run: nothing left" "$(local_files "$W/root")" ""
+	if [ "$name" = s3-sync ]; then
+		check "$name $how while read, next run: both files in S3 with their final bytes" \
+		    $IV sync "$b" "$W/mirror/$b"
+	else
+		check "$name $how while read, next run: each file archived once with its final bytes" \
+		    $IV batch "$b" "$W/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	s3_rb "$b"
+}
+case_on race_read && race_read_case "$SYNC" s grow
+case_on race_read && race_read_case "$SYNC" s shrink
+case_on race_read && race_read_case "$BATCH" b grow
+case_on race_read && race_read_case "$BATCH" b shrink
+
+# ===== 6. A folder swapped for a symlink to a folder of bait (same names)
+# while the run is in it. Once at a chosen moment (strace holds the run in
+# its first open there), then raced in a loop over many runs. The run reads
+# and unlinks only through the descriptors it holds: what it takes comes
+# from the real folder (under the key it had at the walk, or under the name
+# it was moved to), the bait is neither read (atime) nor deleted nor sent.
+make_bait() {	# dir count: f1..fN "BAIT fN", every atime in 2001
+	python3 -c 'import os,sys
+d=sys.argv[1]; os.makedirs(d, exist_ok=True)
+for i in range(1, int(sys.argv[2])+1):
+    with open(os.path.join(d, "f%d" % i), "w") as f: f.write("BAIT f%d\n" % i)
+t=978307200*10**9
+for i in range(1, int(sys.argv[2])+1): os.utime(os.path.join(d, "f%d" % i), ns=(t, t))
+os.utime(d, ns=(t, os.stat(d).st_mtime_ns))' "$1" "$2"
+}
+# The bait is whole and unread: each file there with its bytes, no atime
+# newer than 2001 (stat only: listing the folder would set its atime).
+bait_untouched() {	# dir count
+	python3 -c 'import os,sys
+d=sys.argv[1]; n=int(sys.argv[2]); bad=0
+for p in [d]+[os.path.join(d, "f%d" % i) for i in range(1, n+1)]:
+    try: st=os.stat(p)
+    except FileNotFoundError: print("bait gone:", p); bad+=1; continue
+    if st.st_atime_ns != 978307200*10**9: print("bait read:", p); bad+=1
+for i in range(1, n+1):
+    with open(os.path.join(d, "f%d" % i)) as f:
+        if f.read() != "BAIT f%d\n" % i: print("bait changed: f%d" % i); bad+=1
+sys.exit(1 if bad else 0)' "$1" "$2"
+}
+
+swap_once_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-swap1-$2 base bait sp tp i
+	name=$(basename "$tool")
+	new_work; env_down
+	s3_rb "$b"; s3_mb "$b"
+	base=$W/root/$b/s; bait=$S3B_TMP/bait-once-$t
+	mkdir -p "$base/d"
+	for i in 1 2 3; do echo "real $i" > "$base/d/f$i"; done
+	rm -rf "$bait"; make_bait "$bait" 3
+	strace -f -qq -o /dev/null -P "$base/d" -e trace=openat \
+	    -e inject=openat:delay_enter=1000000 "$tool" 2>"$W/err" &
+	sp=$!
+	if tp=$(traced_pid $sp) && wait_in_syscall "$tp" 257 "$base/d"; then
+		mv "$base/d" "$base/d.away"; ln -s "$bait" "$base/d"
+		ok "$name swap once: the folder was swapped while the run was in it"
+	else
+		not_ok "$name swap once: the folder was swapped while the run was in it"
+	fi
+	wait $sp; RC=$?; cat "$W/err"
+	check_eq "$name swap once: exit 0" "$RC" 0
+	check "$name swap once: the bait is whole and was not read" bait_untouched "$bait" 3
+	check_eq "$name swap once: the real files were taken from where they went" \
+	    "$(local_files "$W/root")" ""
+	check "$name swap once: the symlink is left alone" test -L "$base/d"
+	check "$name swap once: S3 has the real files under their keys, no bait" \
+	    $IV race "${name#s3-}" "$b" 3 "$FALLBACK_BUCKET"
+	s3_rb "$b"
+}
+case_on swap_once && swap_once_case "$SYNC" s
+case_on swap_once && swap_once_case "$BATCH" b
+
+SWAP_SECONDS=${SWAP_SECONDS:-8} SWAP_MAX=8000
+swap_loop_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-swapn-$2 base bait loop end runs=0 rcs made
+	name=$(basename "$tool")
+	new_work; env_down
+	s3_rb "$b"; s3_mb "$b"
+	base=$W/root/$b/s; bait=$S3B_TMP/bait-loop-$t
+	mkdir -p "$base/d"
+	rm -rf "$bait"; make_bait "$bait" $SWAP_MAX
+	# the swapper: a new file in the real folder, then the folder moved
+	# away and a symlink to the bait in its place for a moment, and back
+	python3 -c 'import os,random,sys,time
+base,bait,stop,made,mx=sys.argv[1:6]
+d=os.path.join(base,"d"); away=os.path.join(base,"d.away"); i=0
+while not os.path.exists(stop) and i<int(mx):
+    i+=1
+    with open(os.path.join(d,"f%d" % i),"w") as f: f.write("real %d\n" % i)
+    with open(made,"w") as f: f.write("%d\n" % i)
+    os.rename(d,away); os.symlink(bait,d)
+    time.sleep(random.random()*0.003)
+    os.unlink(d); os.rename(away,d)
+    time.sleep(random.random()*0.002)' "$base" "$bait" "$W/stop" "$W/made" $SWAP_MAX &
+	loop=$!
+	BG+=("$loop")
+	end=$(( $(date +%s) + SWAP_SECONDS ))
+	rcs=
+	while [ "$(date +%s)" -lt "$end" ]; do
+		run_tool "$tool" "$W/err.$runs"
+		rcs="$rcs $RC"; runs=$((runs + 1))
+	done
+	touch "$W/stop"; wait "$loop"
+	made=$(cat "$W/made")
+	echo "swap loop: $runs runs, $made files made, exit statuses:$rcs"
+	cat "$W"/err.* | grep -vF "127.0.0.1:$ES_CLOSED_PORT/" | sort | uniq -c | sort -rn | head -20
+	check "$name swap loop: many runs raced the swapper ($runs runs, $made files)" \
+	    test "$runs" -ge 5 -a "$made" -ge 100
+	check_eq "$name swap loop: every run exited 0 or 1" \
+	    "$(tr ' ' '\n' <<<"$rcs" | grep -v '^$' | grep -cvE '^(0|1)$')" 0
+	check "$name swap loop: the bait is whole and was never read" bait_untouched "$bait" $SWAP_MAX
+	run_tool "$tool" "$W/err"
+	check_eq "$name swap loop: a last run without the race exits 0" "$RC" 0
+	check_eq "$name swap loop: nothing left in the tree" "$(local_files "$W/root")" ""
+	check "$name swap loop: every file made is in S3 once, from the real folder, no bait" \
+	    $IV race "${name#s3-}" "$b" "$made" "$FALLBACK_BUCKET"
+	s3_rb "$b"
+}
+case_on swap_loop && swap_loop_case "$SYNC" s
+case_on swap_loop && swap_loop_case "$BATCH" b
+
+# ===== 7. /proc mounted with hidepid=2, run as nobody: it cannot see the
+# other users' processes, says so once, and applies a settle time of at
+# least 60 s: the file made at the start (over 60 s ago) goes, a fresh one
+# stays.
+hp_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-hidepid-$2 d=$U/hidepid-$2 wait_s
+	name=$(basename "$tool")
+	wait_s=$(( HP_T0 + 62 - $(date +%s) ))
+	[ "$wait_s" -gt 0 ] && { echo "hidepid: waiting $wait_s s for the old file to settle"; sleep "$wait_s"; }
+	echo "fresh $t" > "$d/root/$b/d/fresh.txt"
+	chown nobody:nogroup "$d/root/$b/d/fresh.txt"
+	mkdir -p "$d/mirror/$b/d"; echo "old $t" > "$d/mirror/$b/d/old.txt"
+	S3_SYNC_BUCKETS_FOLDER=$d/root S3_BATCH_BUCKETS_FOLDER=$d/root \
+	S3BATCH_SPOOL_DIR=$d/spool ELASTICSEARCH_LOGS_HOST=127.0.0.1 \
+	ELASTICSEARCH_LOGS_PORT=$ES_CLOSED_PORT MANIFEST_FALLBACK_BUCKET=$FALLBACK_BUCKET \
+	    timeout -k 5 120 unshare -m --propagation private -- sh -c \
+	    'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$0" -vv' \
+	    "$tool" 2>"$d/err"
+	RC=$?; cat "$d/err"
+	check_eq "$name hidepid: exit 0" "$RC" 0
+	check_eq "$name hidepid: one warning that not every process can be read" \
+	    "$(grep -c "warning: cannot read every process's open files" "$d/err")" 1
+	check "$name hidepid: it names hidepid and the 60 s settle time" \
+	    grep -q "hidepid.*at least 60 s" "$d/err"
+	check "$name hidepid: the fresh file is left, within the settle time" \
+	    grep -qE "'$b/d/fresh.txt': changed [0-9]+ s ago, within the settle time of 60 s" "$d/err"
+	check_eq "$name hidepid: the fresh file stays, the old one went" \
+	    "$(local_files "$d/root")" "$b/d/fresh.txt"
+	if [ "$name" = s3-sync ]; then
+		check "$name hidepid: the old file is in S3" $IV sync "$b" "$d/mirror/$b" "$FALLBACK_BUCKET"
+	else
+		check "$name hidepid: the old file is archived" $IV batch "$b" "$d/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	s3_rb "$b"
+}
+case_on hidepid && hp_case "$SYNC" s
+case_on hidepid && hp_case "$BATCH" b
 
 echo "elapsed $(( $(date +%s) - T0 )) s"
 done_testing

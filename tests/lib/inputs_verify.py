@@ -16,6 +16,12 @@ client, not the tools' code), with raw name bytes kept end to end.
   inputs_verify.py entries BUCKET FALLBACK_BUCKET
       One line per fallback manifest entry of BUCKET: the entry's JSON
       (sorted keys), to grep or to parse.
+  inputs_verify.py race sync|batch BUCKET MADE FALLBACK_BUCKET
+      The folder-swap race: the objects (sync) or archive entries (batch)
+      are s/d/fN or s/d.away/fN holding "real N", each N of 1..MADE exactly
+      once, none with bait; one manifest entry per file.
+  inputs_verify.py rb BUCKET
+      Delete every object and the bucket (quietly nothing if it is gone).
   inputs_verify.py keys BUCKET
       Every key, hex-encoded UTF-8, one per line, sorted.
 
@@ -72,8 +78,8 @@ def mirror_files(mirror):
 
 def entries(s3, bucket, fallback):
     out = []
-    for k in keys(s3, fallback):
-        doc = json.loads(get(s3, fallback, k))
+    for k, body in get_all(s3, fallback, keys(s3, fallback)).items():
+        doc = json.loads(body)
         for e in doc.get("entries", []):
             if e["aws"]["s3"]["bucket"]["name"] == bucket:
                 e["_fallback_key"] = k
@@ -123,8 +129,9 @@ def check_sync(s3, bucket, mirror, fallback=None):
         bad.append("missing in S3: %r" % k)
     for k in sorted(set(have) - set(wantk)):
         bad.append("in S3, not expected: %r" % k)
-    for k in sorted(set(wantk) & set(have)):
-        if get(s3, bucket, k) != want[k.encode()]:
+    both = sorted(set(wantk) & set(have))
+    for k, data in get_all(s3, bucket, both).items():
+        if data != want[k.encode()]:
             bad.append("bytes differ: %r" % k)
     if fallback is None:
         return bad
@@ -209,6 +216,64 @@ def check_batch(s3, bucket, mirror, fallback):
     return bad
 
 
+def get_all(s3, bucket, ks):
+    """{key: bytes}, fetched 16 at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(16) as ex:
+        return dict(zip(ks, ex.map(lambda k: get(s3, bucket, k), ks)))
+
+
+def files_of(s3, bucket, kind):
+    """[(path bytes, data)] of the objects (sync) or of the tar entries,
+    with the archive's folder before the entry name (batch)."""
+    out = []
+    ks = keys(s3, bucket)
+    for k, data in get_all(s3, bucket, ks).items():
+        if kind == "sync":
+            out.append((k.encode(), data))
+            continue
+        folder = os.path.dirname(k).encode()
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:",
+                          encoding="utf-8", errors="surrogateescape") as t:
+            for m in t.getmembers():
+                name = m.name.encode("utf-8", "surrogateescape")
+                out.append((folder + b"/" + name if folder else name,
+                            t.extractfile(m).read() if m.isreg() else None))
+    return out
+
+
+def check_race(s3, kind, bucket, made, fallback):
+    """The swap race: files s/d/fN ("real N"), taken from s/d or from
+    s/d.away (the folder's name while the symlink stood in its place),
+    each exactly once; no bait."""
+    import re
+    bad = []
+    count = {}
+    for path, data in files_of(s3, bucket, kind):
+        m = re.fullmatch(rb"s/d(\.away)?/f(\d+)", path)
+        if data is not None and b"BAIT" in data:
+            bad.append("bait was read: %r" % path)
+        if not m:
+            bad.append("unexpected file %r" % path)
+            continue
+        n = int(m.group(2))
+        if data != b"real %d\n" % n:
+            bad.append("bytes of %r: %r" % (path, data))
+        count[n] = count.get(n, 0) + 1
+    for n in range(1, made + 1):
+        if count.get(n, 0) != 1:
+            bad.append("f%d delivered %d times" % (n, count.get(n, 0)))
+    ents = entries(s3, bucket, fallback)
+    per = {}
+    for e in ents:
+        per[raw_path(e)] = per.get(raw_path(e), 0) + 1
+    if sum(per.values()) != made or any(v != 1 for v in per.values()):
+        bad.append("manifest entries: %d for %d files, %d names twice"
+                   % (sum(per.values()), made,
+                      sum(1 for v in per.values() if v != 1)))
+    return bad
+
+
 def main():
     global UNESCAPE
     s3 = client()
@@ -221,6 +286,21 @@ def main():
                          sys.argv[4] if len(sys.argv) > 4 else None)
     elif cmd == "batch":
         bad = check_batch(s3, sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "race":
+        bad = check_race(s3, sys.argv[2], sys.argv[3], int(sys.argv[4]),
+                         sys.argv[5])
+    elif cmd == "rb":
+        # every object, then the bucket (aws s3 rb --force is slow on many)
+        b = sys.argv[2]
+        try:
+            ks = keys(s3, b)
+        except s3.exceptions.NoSuchBucket:
+            return 0
+        for i in range(0, len(ks), 1000):
+            s3.delete_objects(Bucket=b, Delete={"Objects": [
+                {"Key": k} for k in ks[i:i + 1000]], "Quiet": True})
+        s3.delete_bucket(Bucket=b)
+        return 0
     elif cmd == "entries":
         for e in entries(s3, sys.argv[2], sys.argv[3]):
             print(json.dumps(e, sort_keys=True))

@@ -12,6 +12,9 @@
   kill_check.py expect ROOT OUT          the originals: bucket, key, sha256, size
   kill_check.py verify --tool T --expect FILE ...
                                          the invariant after the later runs
+  kill_check.py mkbuckets B...           create buckets
+  kill_check.py serve                    the above, one command a line on
+                                         stdin (OUTFILE ARGS...), "rc N" out
 
 ctx: --tool batch|sync --root DIR --spool DIR (the tool's own spool,
 <S3BATCH_SPOOL_DIR>/<tool>) --s3-port N --es-port N.
@@ -51,6 +54,21 @@ PHASES = ["recover", "walk", "stage", "seal", "unlink-originals", "upload",
 FAMILIES = ["openat", "mkdir", "mkdirat", "write", "pwrite64", "fsync",
             "rename", "renameat", "renameat2", "unlink", "unlinkat",
             "connect", "sendto", "sendmsg", "writev"]
+
+# kill points are chosen per group of system calls
+GROUPS = {
+    "open": ["openat", "open", "mkdir", "mkdirat"],
+    "write": ["write", "pwrite64", "writev"],
+    "fsync": ["fsync", "fdatasync"],
+    "rename": ["rename", "renameat", "renameat2"],
+    "unlink": ["unlink", "unlinkat", "rmdir"],
+    "connect": ["connect"],
+    "send": ["sendto", "sendmsg"],
+}
+# the calls that make things durable or final: a kill point for each kind
+# of thing they work on in each phase (the others: one for each phase)
+BY_KIND = ["fsync", "rename", "unlink"]
+FIRST_LAST = ["fsync", "rename", "unlink", "connect", "send"]
 
 LINE = re.compile(r'^(\d+)\s+([a-z_0-9]+)\((.*)$')
 RESUMED = re.compile(r'^(\d+)\s+<\.\.\. ([a-z_0-9]+) resumed>')
@@ -408,36 +426,39 @@ def pick(seq, where):
 
 
 def cmd_plan(o):
+    """Kill points: for fsync, rename*, unlink*, connect and send*, the
+    first and the last call of the run; for every group of calls, the
+    middle call of each phase (fsync, rename*, unlink*: of each kind of
+    thing they work on in each phase). --quick: the first, middle and last
+    call of each group."""
     calls, _, _ = phased(o)
-    fams = o.families.split(",") if o.families else FAMILIES
-    chosen = {}
-    by_fam = {}
+    allowed = set(o.families.split(",")) if o.families else None
     spool = os.path.normpath(o.spool)
+    # nothing of the tool's own runs before its spool is touched
     start = min([c.lineno for c in calls if under(c.path, spool)] or [0])
-    for c in calls:
-        if c.name in fams and (o.only_phase is None or
-                               c.phase == o.only_phase):
-            by_fam.setdefault(c.name, []).append(c)
-    for f in fams:
-        # nothing of the tool's own runs before its spool is touched
-        seq = [c for c in by_fam.get(f, []) if c.lineno >= start]
+    chosen = {}
+    for g, names in GROUPS.items():
+        seq = [c for c in calls if c.name in names and c.lineno >= start and
+               (allowed is None or c.name in allowed) and
+               (o.only_phase is None or c.phase == o.only_phase)]
         if not seq:
             continue
-        if o.only_phase is None:
-            # the first and the last of the run (--quick: and the middle)
-            for w in (0.0, 0.5, 1.0) if o.quick else (0.0, 1.0):
+        if o.quick:
+            for w in (0.0, 0.5, 1.0):
                 c = pick(seq, w)
                 chosen[(c.name, c.n)] = c
-            if o.quick:
-                continue
-        # the middle one within every phase the call shows up in, for
-        # every kind of thing it works on there
+            continue
+        if o.only_phase is None and g in FIRST_LAST:
+            for w in (0.0, 1.0):
+                c = pick(seq, w)
+                chosen[(c.name, c.n)] = c
         phases = {}
         for c in seq:
             k = kind(c, o)
             if k != "other":	# libraries, locale files
-                phases.setdefault((c.phase, k), []).append(c)
-        for ph, cs in phases.items():
+                phases.setdefault((c.phase, k if g in BY_KIND else ""),
+                                  []).append(c)
+        for cs in phases.values():
             c = pick(cs, 0.5)
             chosen[(c.name, c.n)] = c
     for c in sorted(chosen.values(), key=lambda c: c.lineno):
@@ -445,14 +466,23 @@ def cmd_plan(o):
     return 0
 
 
-def cmd_label(o):
+def label(o):
     calls, killed, main = phased(o)
     if main not in killed:
-        print("not-killed")
-        return 0
+        return "not-killed"
     last = [c for c in calls if c.killed]
-    c = last[-1] if last else calls[-1]
-    print(c)
+    return str(last[-1] if last else calls[-1])
+
+
+def cmd_label(o):
+    print(label(o))
+    return 0
+
+
+def cmd_mkbuckets(o):
+    s3 = s3_client()
+    for b in o.buckets:
+        s3.create_bucket(Bucket=b)
     return 0
 
 
@@ -513,16 +543,20 @@ def cmd_order(o):
     return 0 if not bad and good > 0 else 1
 
 
+_S3 = []
+
+
 def s3_client():
-    import boto3
-    from botocore.config import Config
-    return boto3.client("s3", config=Config(s3={"addressing_style": "path"},
-                                            retries={"max_attempts": 3}))
+    """One client a process (a served process makes it once)."""
+    if not _S3:
+        import boto3
+        from botocore.config import Config
+        _S3.append(boto3.client("s3", config=Config(
+            s3={"addressing_style": "path"}, retries={"max_attempts": 3})))
+    return _S3[0]
 
 
 def cmd_expect(o):
-    if o.create_bucket:
-        s3_client().create_bucket(Bucket=o.create_bucket)
     with open(o.out, "w", encoding="utf-8", errors="surrogateescape") as f:
         for d, _, files in os.walk(o.root):
             for name in files:
@@ -560,8 +594,10 @@ def es_docs(url, index, bucket):
 def delete_bucket(s3, b):
     """Objects, open multipart uploads, then the bucket."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=b):
-        for x in page.get("Contents", []):
-            s3.delete_object(Bucket=b, Key=x["Key"])
+        keys = [{"Key": x["Key"]} for x in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=b, Delete={"Objects": keys,
+                                                "Quiet": True})
     for u in s3.list_multipart_uploads(Bucket=b).get("Uploads", []) or []:
         s3.abort_multipart_upload(Bucket=b, Key=u["Key"],
                                   UploadId=u["UploadId"])
@@ -707,6 +743,9 @@ def cmd_verify(o):
                 (b, u["Key"], u["UploadId"][:16]))
     if o.delete_bucket:
         delete_bucket(s3, o.bucket)
+    for i, t in enumerate(o.label or []):
+        o.trace = t
+        print("label%d %s" % (i + 1, label(o)))
     for p in problems:
         print("problem: " + p)
     for k, v in figures.items():
@@ -714,7 +753,35 @@ def cmd_verify(o):
     return 0
 
 
-def main():
+def cmd_serve(o):
+    """Commands from stdin, one a line: OUTFILE ARGS... (shell-quoted);
+    each one's output into OUTFILE, then "rc N" on stdout. Saves starting
+    Python and botocore at every kill point."""
+    import contextlib
+    import shlex
+    import traceback
+    real = sys.stdout
+    for line in sys.stdin:
+        words = shlex.split(line)
+        if not words:
+            continue
+        with open(words[0], "w", encoding="utf-8",
+                  errors="surrogateescape") as out:
+            with contextlib.redirect_stdout(out), \
+                    contextlib.redirect_stderr(out):
+                try:
+                    rc = main(words[1:])
+                except SystemExit as e:
+                    rc = e.code if isinstance(e.code, int) else 2
+                except Exception:
+                    traceback.print_exc()
+                    rc = 99
+        real.write("rc %d\n" % (rc or 0))
+        real.flush()
+    return 0
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("phases", "label", "order"):
@@ -727,7 +794,8 @@ def main():
     p = sub.add_parser("expect")
     p.add_argument("root")
     p.add_argument("out")
-    p.add_argument("--create-bucket")
+    p = sub.add_parser("mkbuckets")
+    p.add_argument("buckets", nargs="+")
     p = sub.add_parser("verify")
     p.add_argument("--tool", choices=["batch", "sync"], required=True)
     p.add_argument("--expect", required=True)
@@ -738,7 +806,12 @@ def main():
     p.add_argument("--index", required=True)
     p.add_argument("--fallback", required=True)
     p.add_argument("--delete-bucket", action="store_true")
-    o = ap.parse_args()
+    p.add_argument("--label", action="append",
+                   help="a killed run's trace: its label (repeatable)")
+    p.add_argument("--s3-port", type=int)
+    p.add_argument("--es-port", type=int)
+    sub.add_parser("serve")
+    o = ap.parse_args(argv)
     return globals()["cmd_" + o.cmd](o)
 
 
