@@ -298,12 +298,21 @@ race_read_case() {	# tool tag grow|shrink
 		check "$name $how while read: the other file archived, not this one" \
 		    $IV batch "$b" "$W/mirror/$b" "$FALLBACK_BUCKET"
 	fi
-	cp "$r/a-target" "$W/mirror/$b/r/"
+	if [ "$how" = grow ]; then
+		# the folder is renamed before the next run (as a client that
+		# uploads into a folder and renames it when done): the file must
+		# still end up in S3 once, under its new key only
+		mv "$r" "$W/root/$b/r2"
+		mkdir -p "$W/mirror/$b/r2"
+		cp "$W/root/$b/r2/a-target" "$W/mirror/$b/r2/"
+	else
+		cp "$r/a-target" "$W/mirror/$b/r/"
+	fi
 	run_tool "$tool" "$W/err"; cat "$W/err"
 	check_eq "$name $how while read, next run: exit 0" "$RC" 0
 	check_eq "$name $how while read, next run: nothing left" "$(local_files "$W/root")" ""
 	if [ "$name" = s3-sync ]; then
-		check "$name $how while read, next run: both files in S3 with their final bytes" \
+		check "$name $how while read, next run: both files in S3 with their final bytes, once (no object left from the changed upload)" \
 		    $IV sync "$b" "$W/mirror/$b"
 	else
 		check "$name $how while read, next run: each file archived once with its final bytes" \
@@ -384,21 +393,23 @@ swap_loop_case() {	# tool tag
 	new_work; env_down
 	s3_rb "$b"; s3_mb "$b"
 	base=$W/root/$b/s; bait=$S3B_TMP/bait-loop-$t
-	mkdir -p "$base/d"
+	mkdir -p "$base/d" "$W/stage"
 	rm -rf "$bait"; make_bait "$bait" $SWAP_MAX
 	# the swapper: a new file in the real folder, then the folder moved
 	# away and a symlink to the bait in its place for a moment, and back
 	python3 -c 'import os,random,sys,time
-base,bait,stop,made,mx=sys.argv[1:6]
+base,bait,stop,made,mx,stage=sys.argv[1:7]
 d=os.path.join(base,"d"); away=os.path.join(base,"d.away"); i=0
 while not os.path.exists(stop) and i<int(mx):
     i+=1
-    with open(os.path.join(d,"f%d" % i),"w") as f: f.write("real %d\n" % i)
+    # made whole elsewhere and renamed in: it never changes in the tree
+    with open(os.path.join(stage,"f%d" % i),"w") as f: f.write("real %d\n" % i)
+    os.rename(os.path.join(stage,"f%d" % i), os.path.join(d,"f%d" % i))
     with open(made,"w") as f: f.write("%d\n" % i)
     os.rename(d,away); os.symlink(bait,d)
     time.sleep(random.random()*0.003)
     os.unlink(d); os.rename(away,d)
-    time.sleep(random.random()*0.002)' "$base" "$bait" "$W/stop" "$W/made" $SWAP_MAX &
+    time.sleep(random.random()*0.002)' "$base" "$bait" "$W/stop" "$W/made" $SWAP_MAX "$W/stage" &
 	loop=$!
 	BG+=("$loop")
 	end=$(( $(date +%s) + SWAP_SECONDS ))

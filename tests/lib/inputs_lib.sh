@@ -59,7 +59,8 @@ run_tool() {	# tool errfile [args...]
 }
 
 # Wait until pid is stopped in syscall nr (x86_64 numbers: openat 257,
-# pread64 17) on a descriptor (its first argument) open on path, and stays
+# pread64 17, fsync 74) on a descriptor (its first argument) open on path
+# (a glob), and stays
 # there: strace's delay_enter is holding it. The dynamic loader's own
 # openat and pread64 calls do not count.
 wait_in_syscall() {	# pid nr path [timeout s]
@@ -68,7 +69,8 @@ wait_in_syscall() {	# pid nr path [timeout s]
 		a=$(cat "/proc/$pid/syscall" 2>/dev/null) || return 1
 		if [ "${a%% *}" = "$nr" ]; then
 			fd=$(( $(cut -d' ' -f2 <<<"$a") ))
-			if [ "$(readlink "/proc/$pid/fd/$fd" 2>/dev/null)" = "$path" ]; then
+			# shellcheck disable=SC2053
+			if [[ "$(readlink "/proc/$pid/fd/$fd" 2>/dev/null)" == $path ]]; then
 				sleep 0.2
 				b=$(cat "/proc/$pid/syscall" 2>/dev/null) || return 1
 				[ "$a" = "$b" ] && return 0

@@ -6,6 +6,8 @@
                                          kill points "SYSCALL N PHASE DETAIL"
   kill_check.py label TRACE ctx...       the call the run was killed at:
                                          "SYSCALL N PHASE DETAIL" or "not-killed"
+  kill_check.py count TRACE ctx... SYSCALL
+                                         how many calls the run made
   kill_check.py order TRACE ctx...       trace evidence: every unlink of an
                                          original after the fsync of its
                                          archive and of the spool's batches/
@@ -461,6 +463,8 @@ def cmd_plan(o):
         for cs in phases.values():
             c = pick(cs, 0.5)
             chosen[(c.name, c.n)] = c
+            if g == "open":	# and where each phase starts
+                chosen[(cs[0].name, cs[0].n)] = cs[0]
     for c in sorted(chosen.values(), key=lambda c: c.lineno):
         print(c)
     return 0
@@ -472,6 +476,13 @@ def label(o):
         return "not-killed"
     last = [c for c in calls if c.killed]
     return str(last[-1] if last else calls[-1])
+
+
+def cmd_count(o):
+    """How many times the run's main process made the call."""
+    calls, _, _ = phased(o)
+    print(sum(1 for c in calls if c.name == o.syscall))
+    return 0
 
 
 def cmd_label(o):
@@ -786,6 +797,9 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("phases", "label", "order"):
         ctx_args(sub.add_parser(name))
+    p = sub.add_parser("count")
+    ctx_args(p)
+    p.add_argument("syscall")
     p = sub.add_parser("plan")
     ctx_args(p)
     p.add_argument("--only-phase")
