@@ -26,7 +26,8 @@ struct http_pool;
 #define ES_MAX_ATTEMPTS		5
 #define ES_RETRY_BUDGET_MS	60000L	/* no retry starts later in a call */
 #define ES_CONNECT_TIMEOUT_MS	5000L
-#define ES_REQUEST_TIMEOUT_MS	60000L
+#define ES_REQUEST_TIMEOUT_MS	20000L	/* well under the budget: a timeout
+					   is retried before falling back */
 
 struct es_doc {
 	const char	*id;		/* the document _id (see es_doc_id) */

@@ -87,6 +87,14 @@ int	s3_put_wait(struct s3_client *c, struct s3_put *put, struct errbuf *eb);
 int	s3_head(struct s3_client *c, const char *bucket, const char *key,
 	    uint64_t *size, char *etag, size_t etagsz, struct errbuf *eb);
 
+/*
+ * Blocking: 1 when S3 holds exactly this file's bytes under the key (same
+ * size, and the ETag this client's upload of it would get), 0 when it
+ * does not, -1 on failure (eb). Recovery uses it before uploading again.
+ */
+int	s3_object_matches(struct s3_client *c, const char *bucket,
+	    const char *key, int fd, off_t size, struct errbuf *eb);
+
 /* Blocking abort of a multipart upload; a missing upload counts as done. */
 int	s3_abort_multipart(struct s3_client *c, const char *bucket,
 	    const char *key, const char *upload_id, struct errbuf *eb);

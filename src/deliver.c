@@ -157,18 +157,17 @@ static int
 recover_upload(struct run *r, const struct manifest *m, struct errbuf *eb)
 {
 	struct s3_put put;
-	uint64_t size = 0;
 	off_t fsize;
 	int fd, rc;
 
-	rc = s3_head(r->s3, m->archive_bucket, m->archive_key, &size, NULL, 0,
-	    eb);
-	if (rc == -1)
-		return -1;
-	if (rc == 1 && size == m->archive_size)
-		return 0;
 	if ((fd = batch_open_archive(r->spool, m->id, &fsize, eb)) == -1)
 		return -1;
+	rc = s3_object_matches(r->s3, m->archive_bucket, m->archive_key, fd,
+	    fsize, eb);
+	if (rc != 0) {
+		close(fd);
+		return rc == 1 ? 0 : -1;
+	}
 	memset(&put, 0, sizeof(put));
 	put.bucket = m->archive_bucket;
 	put.key = m->archive_key;

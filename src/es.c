@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <cJSON.h>
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -228,9 +229,19 @@ es_client_free(struct es_client *es)
 	free(es);
 }
 
+/* TLS failures that retrying cannot mend. */
+static int
+es_refused_tls(int code)
+{
+	return code == CURLE_PEER_FAILED_VERIFICATION ||
+	    code == CURLE_SSL_CACERT_BADFILE || code == CURLE_SSL_CERTPROBLEM ||
+	    code == CURLE_SSL_ISSUER_ERROR;
+}
+
 /*
  * One request, no retry. 0 when an answer was read (any status), 1 on a
- * transport failure (eb, ERR_REMOTE), -1 when the pool failed (eb).
+ * transport failure (eb, ERR_REMOTE), 2 when the server's certificate was
+ * refused (eb; retrying cannot help), -1 when the pool failed (eb).
  */
 static int
 es_request(struct es_client *es, const char *method, const char *path,
@@ -268,7 +279,12 @@ es_request(struct es_client *es, const char *method, const char *path,
 	if (rc == 0)
 		log_debug("elasticsearch: %s '%s': HTTP %ld in %.0f ms", method,
 		    url, resp->status, es_now_ms() - t0);
-	else if (resp->curl_code != 0) {
+	else if (es_refused_tls(resp->curl_code)) {
+		/* a certificate we refuse will be refused again: no retry */
+		errbuf_set(eb, ERR_REMOTE, "%s '%s': %s", method, url,
+		    resp->error);
+		rc = 2;
+	} else if (resp->curl_code != 0) {
 		errbuf_set(eb, ERR_REMOTE, "%s '%s': %s", method, url,
 		    resp->error);
 		/* Sent, no answer: ambiguous, but _id makes re-sending safe. */
@@ -327,7 +343,7 @@ es_call(struct es_client *es, const char *method, const char *path,
 	for (attempt = 1;; attempt++) {
 		rc = es_request(es, method, path, body, "application/json",
 		    resp, eb);
-		if (rc == -1 || (rc == 0 &&
+		if (rc == -1 || rc == 2 || (rc == 0 &&
 		    !es_retryable_status(resp->status)))
 			break;
 		delay = es_backoff_ms(attempt);
@@ -677,7 +693,11 @@ es_bulk_send(struct es_bulk *b, const size_t *idx, size_t cnt)
 	    "application/x-ndjson", &resp, &eb);
 	if (rc == -1)
 		v = ES_BROKEN;
-	else if (rc == 1)
+	else if (rc == 2) {
+		for (size_t k = 0; k < cnt; k++)
+			es_bulk_final(b, idx[k], ES_ITEM_UNSENT);
+		v = ES_REFUSED;
+	} else if (rc == 1)
 		v = ES_DOWN;
 	else if (resp.status >= 200 && resp.status <= 299)
 		v = es_bulk_answer(b, idx, cnt, &resp, &eb) == 0 ?

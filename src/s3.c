@@ -947,8 +947,10 @@ s3_req_done(void *arg, const struct http_request *req,
 			return;
 		}
 		/* a wrong ETag or checksum: the bytes may be bad, send again */
-		if (r->attempts < c->cfg->max_attempts && r->kind != REQ_HEAD) {
-			log_warn("%s", eb.msg);
+		if (r->attempts < c->cfg->max_attempts && r->kind != REQ_HEAD &&
+		    c->tokens >= S3_RETRY_COST) {
+			c->tokens -= S3_RETRY_COST;
+			log_debug("%s: sending it again", eb.msg);
 			s3_req_wait(c, r, s3_backoff_ms(r->attempts));
 			return;
 		}
@@ -1227,5 +1229,94 @@ s3_abort_multipart(struct s3_client *c, const char *bucket, const char *key,
  out:
 	free(op->upload_id);
 	free(op);
+	return rc;
+}
+
+/*
+ * The ETag this client's upload of fd would get: the MD5 of the bytes for
+ * a single PUT, the MD5 of the parts' MD5s and "-N" for a multipart one.
+ */
+static int
+s3_expected_etag(struct s3_client *c, int fd, off_t size, struct strbuf *out,
+    struct errbuf *eb)
+{
+	static unsigned char buf[1 << 18];
+	EVP_MD_CTX *part = EVP_MD_CTX_new(), *all = EVP_MD_CTX_new();
+	uint64_t psize = (uint64_t)size >= c->cfg->multipart_threshold ?
+	    s3_part_size(c->cfg, (uint64_t)size) : (uint64_t)size + 1;
+	unsigned char md[16];
+	uint64_t inpart = 0;
+	off_t pos = 0;
+	int nparts = 0, rc = -1;
+	ssize_t n;
+
+	EVP_DigestInit_ex(part, EVP_md5(), NULL);
+	EVP_DigestInit_ex(all, EVP_md5(), NULL);
+	while (pos < size) {
+		size_t want = sizeof(buf);
+
+		if ((uint64_t)want > psize - inpart)
+			want = (size_t)(psize - inpart);
+		if ((off_t)want > size - pos)
+			want = (size_t)(size - pos);
+		if ((n = pread(fd, buf, want, pos)) <= 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			errbuf_setsys(eb, ERR_IO, "read archive");
+			goto out;
+		}
+		EVP_DigestUpdate(part, buf, (size_t)n);
+		pos += n;
+		inpart += (uint64_t)n;
+		if (inpart == psize && (uint64_t)size >=
+		    c->cfg->multipart_threshold) {
+			EVP_DigestFinal_ex(part, md, NULL);
+			EVP_DigestUpdate(all, md, 16);
+			EVP_DigestInit_ex(part, EVP_md5(), NULL);
+			nparts++;
+			inpart = 0;
+		}
+	}
+	if ((uint64_t)size < c->cfg->multipart_threshold) {
+		EVP_DigestFinal_ex(part, md, NULL);
+		strbuf_addhex(out, md, 16);
+	} else {
+		if (inpart > 0) {
+			EVP_DigestFinal_ex(part, md, NULL);
+			EVP_DigestUpdate(all, md, 16);
+			nparts++;
+		}
+		EVP_DigestFinal_ex(all, md, NULL);
+		strbuf_addhex(out, md, 16);
+		strbuf_addf(out, "-%d", nparts);
+	}
+	rc = 0;
+ out:
+	EVP_MD_CTX_free(part);
+	EVP_MD_CTX_free(all);
+	return rc;
+}
+
+int
+s3_object_matches(struct s3_client *c, const char *bucket, const char *key,
+    int fd, off_t size, struct errbuf *eb)
+{
+	struct strbuf want = STRBUF_INIT;
+	char etag[80];
+	uint64_t have = 0;
+	int rc;
+
+	rc = s3_head(c, bucket, key, &have, etag, sizeof(etag), eb);
+	if (rc != 1)
+		return rc;
+	if (have != (uint64_t)size)
+		return 0;
+	/* SSE-KMS ETags are no MD5s: the size is all S3 tells then */
+	if (c->cfg->sse != NULL && strcmp(c->cfg->sse, "aws:kms") == 0)
+		return 1;
+	if (s3_expected_etag(c, fd, size, &want, eb) == -1)
+		return -1;
+	rc = strcasecmp(want.buf, etag) == 0 || etag[0] == '\0';
+	strbuf_release(&want);
 	return rc;
 }

@@ -195,6 +195,50 @@ unr_case() {	# tool tag
 case_on unr && unr_case "$SYNC" s
 case_on unr && unr_case "$BATCH" b
 
+# ===== 3b. Files the run can read but cannot remove: in a folder it cannot
+# write (nobody, root's folder), or immutable (chattr +i). Each run takes
+# them again if nothing stops it: two runs must still leave each in S3 once
+# (one archive; one manifest entry), with an error naming it.
+undel_case() {	# tool tag
+	local tool=$1 t=$2 name b=s3b-in-undel-$2 d=$U/undel-$2 i
+	name=$(basename "$tool")
+	s3_rb "$b"; s3_mb "$b"
+	mkdir -p "$d/root/$b/ro" "$d/root/$b/ok" "$d/spool" "$d/mirror/$b/ro" "$d/mirror/$b/ok"
+	echo "cannot be removed" > "$d/root/$b/ro/keep.txt"
+	echo "fine" > "$d/root/$b/ok/fine.txt"
+	echo "immutable" > "$d/root/$b/ok/immutable.txt"
+	cp -a "$d/root/$b/." "$d/mirror/$b/"
+	chown -R nobody:nogroup "$d/spool" "$d/root/$b/ok"
+	chattr +i "$d/root/$b/ok/immutable.txt"
+	for i in 1 2; do
+		S3_SYNC_BUCKETS_FOLDER=$d/root S3_BATCH_BUCKETS_FOLDER=$d/root \
+		S3BATCH_SPOOL_DIR=$d/spool ELASTICSEARCH_LOGS_HOST=127.0.0.1 \
+		ELASTICSEARCH_LOGS_PORT=$ES_CLOSED_PORT MANIFEST_FALLBACK_BUCKET=$FALLBACK_BUCKET \
+		    timeout -k 5 120 unshare -pf --mount-proc \
+		    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$tool" 2>"$d/err.$i"
+		echo "run $i: exit $?" >> "$d/rcs"; cat "$d/err.$i"
+	done
+	chattr -i "$d/root/$b/ok/immutable.txt"
+	check_eq "$name undeletable: exit 74 both runs (local I/O failure)" \
+	    "$(cat "$d/rcs" | tr '\n' ' ')" "run 1: exit 74 run 2: exit 74 "
+	check_eq "$name undeletable: one error names the file in the folder it cannot write" \
+	    "$(grep -F "'$b/ro/keep.txt'" "$d/err.1" | grep -c 'error: .*Permission denied')" 1
+	check_eq "$name undeletable: one error names the immutable file" \
+	    "$(grep -F "'$b/ok/immutable.txt'" "$d/err.1" | grep -c 'error: .*Operation not permitted')" 1
+	check_eq "$name undeletable: both stay, the other file went" "$(local_files "$d/root")" \
+	    "$(printf '%s\n' "$b/ok/immutable.txt" "$b/ro/keep.txt")"
+	if [ "$name" = s3-sync ]; then
+		check "$name undeletable: after two runs each file is in S3 once, with one manifest entry" \
+		    $IV sync "$b" "$d/mirror/$b" "$FALLBACK_BUCKET"
+	else
+		check "$name undeletable: after two runs each file is in one archive, with one manifest entry" \
+		    $IV batch "$b" "$d/mirror/$b" "$FALLBACK_BUCKET"
+	fi
+	s3_rb "$b"
+}
+case_on undel && undel_case "$SYNC" s
+case_on undel && undel_case "$BATCH" b
+
 # ===== 4. Files that change between the walk and the open: strace holds
 # the run in the first open of the folder (delay_enter on openat through
 # that folder's descriptor) while they grow, shrink, vanish, are replaced

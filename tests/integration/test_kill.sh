@@ -9,11 +9,12 @@
 #
 # Kill points come from a dry traced run of each tool on the same tree
 # (tests/lib/kill_check.py plan): the first and the last call of fsync,
-# rename*, unlink*, connect and sendto, and the middle call of each system
-# call in each phase of the run (for fsync, rename* and unlink*: for each
-# kind of thing they work on in each phase). Then one kill point per tool
-# that leaves sealed batches is repeated with the recovery run that follows
-# killed too, at calls of its recovery phase. Each kill point is labelled
+# rename*, unlink*, connect and sendto; the middle call of each group of
+# system calls in each phase of the run (for fsync, rename* and unlink*: of
+# each kind of thing they work on in each phase); the first open or mkdir
+# of each phase. Then a few kill points that leave sealed batches (see
+# again() below) are repeated with the recovery run that follows killed
+# too, at calls of its recovery phase. Each kill point is labelled
 # with the phase of the call it was killed at, read from the killed run's
 # trace. Last, the dry trace of s3-batch shows that every unlink of an
 # original comes after the fsync of its archive, of its manifest and of the
@@ -241,46 +242,53 @@ plan() {
 	    >"$S3B_TMP/points.$tool"
 }
 
+# The kills to repeat with the recovery run that follows killed too (their
+# first later run is traced, and kill points are chosen in its recovery):
+# s3-batch at its first connect (every archive sealed, none uploaded) and
+# at the middle sendto of the upload phase (some archives up, multipart
+# uploads open and recorded); s3-sync at an unlink of an original (a sealed
+# batch, some of its originals still there).
+again() { # TOOL SYSCALL N PHASE
+	case "$1/$2/$4" in
+	batch/connect/upload) [ "$3" = 1 ] ;;
+	batch/sendto/upload) [ "$3" -gt 1 ] ;;
+	sync/unlinkat/unlink-originals) [ "$3" -gt 1 ] ;;
+	*) false ;;
+	esac
+}
+
 for tool in batch sync; do
 	t1=$(date +%s)
 	plan "$tool"
 	npoints=$(wc -l <"$S3B_TMP/points.$tool")
 	echo "# s3-$tool: $npoints kill points from the dry run"
 	kc "$S3B_TMP/mkbuckets" mkbuckets $(seq -f "s3b-kill-$tool-%g" $((POINT + 1)) $((POINT + npoints)))
-	sealed=
+	repeat=()
 	while read -r sys n phase _ <&3; do
-		# the kill to repeat with the recovery run killed too: s3-batch,
-		# the middle sendto of the upload phase (archives sealed, some
-		# up, multipart uploads open and recorded); s3-sync, the unlink
-		# of an original (a sealed batch, some of its originals left)
 		TRACE_NEXT=
-		if [ -z "$sealed" ] && { [ "$tool/$sys/$phase" = batch/sendto/upload ] &&
-		    [ "$n" -gt 1 ] || [ "$tool/$sys/$phase" = sync/unlinkat/unlink-originals ]; }; then
-			TRACE_NEXT=1
-		fi
+		again "$tool" "$sys" "$n" "$phase" && TRACE_NEXT=1
 		scenario "$tool" "$sys" "$n"
 		if [ -n "$TRACE_NEXT" ] && [ -s "$W/trace.next" ]; then
-			sealed="$sys $n"
-			cp "$W/trace.next" "$S3B_TMP/recovery-trace.$tool"
-			RW=$W
+			cp "$W/trace.next" "$S3B_TMP/recovery-trace.$tool.${#repeat[@]}"
+			repeat+=("$sys $n $W")
 		fi
 	done 3<"$S3B_TMP/points.$tool"
 	TRACE_NEXT=
-	if [ -n "$sealed" ]; then
-		W=$RW
-		python3 "$KC" plan "$S3B_TMP/recovery-trace.$tool" $(ctx "$tool") \
+	[ "${#repeat[@]}" -gt 0 ] ||
+	    not_ok "s3-$tool: a kill point to repeat with the recovery killed"
+	for i in "${!repeat[@]}"; do
+		read -r sys1 n1 W <<<"${repeat[$i]}"
+		python3 "$KC" plan "$S3B_TMP/recovery-trace.$tool.$i" $(ctx "$tool") \
 		    --only-phase recover \
 		    --families openat,fsync,renameat,unlinkat,connect,sendto \
-		    >"$S3B_TMP/rpoints.$tool"
-		npoints=$(wc -l <"$S3B_TMP/rpoints.$tool")
-		echo "# s3-$tool: $npoints kill points in the recovery after $sealed"
+		    >"$S3B_TMP/rpoints.$tool.$i"
+		npoints=$(wc -l <"$S3B_TMP/rpoints.$tool.$i")
+		echo "# s3-$tool: $npoints kill points in the recovery after $sys1#$n1"
 		kc "$S3B_TMP/mkbuckets" mkbuckets $(seq -f "s3b-kill-$tool-%g" $((POINT + 1)) $((POINT + npoints)))
 		while read -r sys n phase _ <&3; do
-			scenario "$tool" $sealed "$sys" "$n"
-		done 3<"$S3B_TMP/rpoints.$tool"
-	else
-		not_ok "s3-$tool: a kill point that leaves sealed batches"
-	fi
+			scenario "$tool" "$sys1" "$n1" "$sys" "$n"
+		done 3<"$S3B_TMP/rpoints.$tool.$i"
+	done
 	echo "# s3-$tool: $(( $(date +%s) - t1 )) s"
 done
 
