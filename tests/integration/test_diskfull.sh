@@ -71,12 +71,12 @@ files_mib() {	# bucket dir count: 1 MiB files
 	mkdir -p "$W/mirror"; cp -a "$W/root/$1" "$W/mirror/"
 }
 
-s3_rb "$FALLBACK_BUCKET"; s3_mb "$FALLBACK_BUCKET"
+s3_reset "$FALLBACK_BUCKET"
 
 # ===== 1. s3-batch: room for two archives of about 7 MiB, not for six =====
 echo "--- batch, room for some archives ($(( $(date +%s) - T0 )) s)"
 new_work; env_full; export MAX_BATCH_SIZE_MB=8
-b=s3b-full-some; s3_rb $b; s3_mb $b
+b=s3b-full-some; s3_reset $b
 files_mib $b d 40
 rm -rf "$SPOOL"
 leave_free 82
@@ -109,7 +109,7 @@ s3_rb $b
 # second is dropped, its originals and the rest stay.
 echo "--- batch, ENOSPC mid-archive ($(( $(date +%s) - T0 )) s)"
 new_work; env_full; export MAX_BATCH_SIZE_MB=8
-b=s3b-full-mid; s3_rb $b; s3_mb $b
+b=s3b-full-mid; s3_reset $b
 files_mib $b d 20
 rm -rf "$SPOOL"
 make_room
@@ -150,7 +150,7 @@ s3_rb $b
 # nothing half sealed stays, no original goes.
 echo "--- batch, ENOSPC sealing ($(( $(date +%s) - T0 )) s)"
 new_work; env_full; export MAX_BATCH_SIZE_MB=64
-b=s3b-full-seal; s3_rb $b; s3_mb $b
+b=s3b-full-seal; s3_reset $b
 files_mib $b d 4
 rm -rf "$SPOOL"
 make_room
@@ -181,7 +181,7 @@ s3_rb $b
 # ===== 3. s3-batch: the spool full from the start =====
 echo "--- batch, spool full ($(( $(date +%s) - T0 )) s)"
 new_work; env_full; export MAX_BATCH_SIZE_MB=64
-b=s3b-full-all; s3_rb $b; s3_mb $b
+b=s3b-full-all; s3_reset $b
 files_mib $b d 3
 rm -rf "$SPOOL"; mkdir -p "$SPOOL"
 fill_up
@@ -201,7 +201,7 @@ s3_rb $b
 # ===== 4. s3-sync: the spool full, the manifest batch cannot be sealed =====
 echo "--- sync, spool full ($(( $(date +%s) - T0 )) s)"
 new_work; env_full
-b=s3b-full-sync; s3_rb $b; s3_mb $b
+b=s3b-full-sync; s3_reset $b
 mkdir -p "$W/root/$b/d"
 for i in 1 2 3 4 5; do echo "sync $i" > "$W/root/$b/d/s$i"; done
 head -c $((12 * 1048576)) /dev/urandom > "$W/root/$b/d/multi.bin"
@@ -232,7 +232,7 @@ ro_case() {	# tool
 	name=$(basename "$tool"); b=s3b-ro-${name#s3-}
 	echo "--- $name, spool read-only ($(( $(date +%s) - T0 )) s)"
 	new_work; env_full; export MAX_BATCH_SIZE_MB=64
-	s3_rb $b; s3_mb $b
+	s3_reset $b
 	mkdir -p "$W/root/$b/d"; echo "ro" > "$W/root/$b/d/f"
 	mkdir -p "$W/mirror"; cp -a "$W/root/$b" "$W/mirror/"
 	make_room; rm -rf "$SPOOL"; mkdir -p "$SPOOL/$name"

@@ -458,11 +458,12 @@ end_state s3-batch none asis
 # entry is in OpenSearch and in the fallback).
 if [ "${FM_SKIP_SLOW:-0}" != 1 ]; then
 	setup es-timeout
-	faults es '[{"match":{"method":"POST","path_re":"/_bulk$"},"action":"stall","seconds":62,"at":"response","then":"close","count":1}]'
+	faults es '[{"match":{"method":"POST","path_re":"/_bulk$"},"action":"stall","seconds":30,"at":"response","then":"close","count":1}]'
 	go s3-batch es
 	exit_is 0; within 90
-	# the proxy logs the held request when the stall ends (62 s): wait for it
-	for i in $(seq 1 20); do [ "$(es_reqs '"target":"/_bulk')" -ge 1 ] && break; sleep 1; done
+	# the proxy logs the held request when the stall ends (30 s, past the
+	# client's 20 s timeout): wait for both lines
+	for i in $(seq 1 30); do [ "$(es_reqs '"target":"/_bulk')" -ge 2 ] && break; sleep 1; done
 	n=$(es_reqs '"target":"/_bulk')
 	check "$LABEL: _bulk sent again after the timeout, before the fallback ($n requests)" test "$n" -ge 2
 	end_state s3-batch none asis

@@ -37,7 +37,7 @@ case_on() {
 # The tools' environment with ElasticSearch down.
 env_down() { tool_env; export ELASTICSEARCH_LOGS_PORT=$ES_CLOSED_PORT; }
 
-s3_rb "$FALLBACK_BUCKET"; s3_mb "$FALLBACK_BUCKET"
+s3_reset "$FALLBACK_BUCKET"
 
 # --- /proc with hidepid needs files older than its 60 s settle time: they
 # are made now, the case runs last.
@@ -46,7 +46,7 @@ hp_prepare() {	# tool tag
 	mkdir -p "$d/root/$b/d" "$d/spool"
 	echo "old $2" > "$d/root/$b/d/old.txt"
 	chown -R nobody:nogroup "$d"
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 }
 hp_prepare "$SYNC" s
 hp_prepare "$BATCH" b
@@ -59,7 +59,7 @@ tree_case() {	# tool tag
 	new_work; env_down
 	out=$S3B_TMP/outside-$t
 	rm -rf "$out"; mkdir -p "$out"
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	python3 "$S3B_TOP/tests/lib/inputs_tree.py" "$name" "$W/root" "$b" \
 	    "$W/mirror" "$out" "$W/expect" || { not_ok "$name: tree built"; return; }
 	# bait outside the tree: old atimes, so that any read would show
@@ -118,7 +118,7 @@ hard_case() {	# tool tag
 	name=$(basename "$tool")
 	new_work; env_down
 	out=$S3B_TMP/outside-hard-$t; rm -f "$out"
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	mkdir -p "$W/root/$b/hard" "$W/root/$b/hard2" "$W/mirror/$b/hard" "$W/mirror/$b/hard2"
 	echo "one inode, three names" > "$W/root/$b/hard/one"
 	ln "$W/root/$b/hard/one" "$W/root/$b/hard/two"
@@ -157,7 +157,7 @@ case_on hard && hard_case "$BATCH" b
 unr_case() {	# tool tag
 	local tool=$1 t=$2 name b=s3b-in-unr-$2 d=$U/unr-$2
 	name=$(basename "$tool")
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	mkdir -p "$d/root/$b/d" "$d/root/$b/locked" "$d/spool" "$d/mirror/$b/d"
 	echo "readable a" > "$d/root/$b/d/a.txt"
 	echo "readable z" > "$d/root/$b/d/z.txt"
@@ -202,7 +202,7 @@ case_on unr && unr_case "$BATCH" b
 undel_case() {	# tool tag
 	local tool=$1 t=$2 name b=s3b-in-undel-$2 d=$U/undel-$2 i
 	name=$(basename "$tool")
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	mkdir -p "$d/root/$b/ro" "$d/root/$b/ok" "$d/spool" "$d/mirror/$b/ro" "$d/mirror/$b/ok"
 	echo "cannot be removed" > "$d/root/$b/ro/keep.txt"
 	echo "fine" > "$d/root/$b/ok/fine.txt"
@@ -248,7 +248,7 @@ race_open_case() {	# tool tag
 	local tool=$1 t=$2 name b=s3b-in-raceo-$2 r sp tp wpid
 	name=$(basename "$tool")
 	new_work; env_down
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	r=$W/root/$b/r
 	mkdir -p "$r" "$W/mirror/$b/r"
 	head -c 65536 /dev/urandom > "$r/a-grow"
@@ -312,7 +312,7 @@ race_read_case() {	# tool tag grow|shrink
 	local tool=$1 t=$2 how=$3 name b=s3b-in-racer-$2-$3 r sp tp
 	name=$(basename "$tool")
 	new_work; env_down
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	r=$W/root/$b/r
 	mkdir -p "$r" "$W/mirror/$b/r"
 	head -c 600000 /dev/urandom > "$r/a-target"
@@ -403,7 +403,7 @@ swap_once_case() {	# tool tag
 	local tool=$1 t=$2 name b=s3b-in-swap1-$2 base bait sp tp i
 	name=$(basename "$tool")
 	new_work; env_down
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	base=$W/root/$b/s; bait=$S3B_TMP/bait-once-$t
 	mkdir -p "$base/d"
 	for i in 1 2 3; do echo "real $i" > "$base/d/f$i"; done
@@ -430,12 +430,12 @@ swap_once_case() {	# tool tag
 case_on swap_once && swap_once_case "$SYNC" s
 case_on swap_once && swap_once_case "$BATCH" b
 
-SWAP_SECONDS=${SWAP_SECONDS:-8} SWAP_MAX=8000
+SWAP_SECONDS=${SWAP_SECONDS:-6} SWAP_MAX=4000
 swap_loop_case() {	# tool tag
 	local tool=$1 t=$2 name b=s3b-in-swapn-$2 base bait loop end runs=0 rcs made
 	name=$(basename "$tool")
 	new_work; env_down
-	s3_rb "$b"; s3_mb "$b"
+	s3_reset "$b"
 	base=$W/root/$b/s; bait=$S3B_TMP/bait-loop-$t
 	mkdir -p "$base/d" "$W/stage"
 	rm -rf "$bait"; make_bait "$bait" $SWAP_MAX
@@ -443,13 +443,16 @@ swap_loop_case() {	# tool tag
 	# away and a symlink to the bait in its place for a moment, and back
 	python3 -c 'import os,random,sys,time
 base,bait,stop,made,mx,stage=sys.argv[1:7]
-d=os.path.join(base,"d"); away=os.path.join(base,"d.away"); i=0
+d=os.path.join(base,"d"); away=os.path.join(base,"d.away"); i=0; k=0
 while not os.path.exists(stop) and i<int(mx):
-    i+=1
-    # made whole elsewhere and renamed in: it never changes in the tree
-    with open(os.path.join(stage,"f%d" % i),"w") as f: f.write("real %d\n" % i)
-    os.rename(os.path.join(stage,"f%d" % i), os.path.join(d,"f%d" % i))
-    with open(made,"w") as f: f.write("%d\n" % i)
+    # a new file every third swap, made whole elsewhere and renamed in:
+    # it never changes in the tree
+    k+=1
+    if k % 3 == 1:
+        i+=1
+        with open(os.path.join(stage,"f%d" % i),"w") as f: f.write("real %d\n" % i)
+        os.rename(os.path.join(stage,"f%d" % i), os.path.join(d,"f%d" % i))
+        with open(made,"w") as f: f.write("%d\n" % i)
     os.rename(d,away); os.symlink(bait,d)
     time.sleep(random.random()*0.003)
     os.unlink(d); os.rename(away,d)

@@ -99,3 +99,7 @@ spool_clean() {	# spool dir, tool: no batch, no staging directory left
 # common.sh's s3_rb through boto3's batch delete: buckets of a thousand
 # objects go in a second, not a minute.
 s3_rb() { $IV rb "$1" >/dev/null 2>&1 || aws s3 rb "s3://$1" --force >/dev/null 2>&1 || true; }
+# A fresh empty bucket, in one call (awscli's start-up is slow under load).
+s3_reset() { $IV reset "$1" >/dev/null || { s3_rb "$1"; s3_mb "$1"; }; }
+# common.sh's s3_keys through boto3 (one key a line, sorted by bytes).
+s3_keys() { $IV list "$1" | LC_ALL=C sort; }

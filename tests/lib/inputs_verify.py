@@ -20,8 +20,11 @@ client, not the tools' code), with raw name bytes kept end to end.
       The folder-swap race: the objects (sync) or archive entries (batch)
       are s/d/fN or s/d.away/fN holding "real N", each N of 1..MADE exactly
       once, none with bait; one manifest entry per file.
-  inputs_verify.py rb BUCKET
-      Delete every object and the bucket (quietly nothing if it is gone).
+  inputs_verify.py rb|reset BUCKET
+      Delete every object and the bucket (nothing if it is not there);
+      reset then makes it again, empty.
+  inputs_verify.py list BUCKET
+      Every key as it is, one per line, sorted (code point order).
   inputs_verify.py keys BUCKET
       Every key, hex-encoded UTF-8, one per line, sorted.
 
@@ -289,17 +292,25 @@ def main():
     elif cmd == "race":
         bad = check_race(s3, sys.argv[2], sys.argv[3], int(sys.argv[4]),
                          sys.argv[5])
-    elif cmd == "rb":
-        # every object, then the bucket (aws s3 rb --force is slow on many)
+    elif cmd in ("rb", "reset"):
+        # every object, then the bucket (aws s3 rb --force is slow on
+        # many); reset makes it again, empty
         b = sys.argv[2]
         try:
             ks = keys(s3, b)
         except s3.exceptions.NoSuchBucket:
-            return 0
-        for i in range(0, len(ks), 1000):
-            s3.delete_objects(Bucket=b, Delete={"Objects": [
-                {"Key": k} for k in ks[i:i + 1000]], "Quiet": True})
-        s3.delete_bucket(Bucket=b)
+            ks = None
+        if ks is not None:
+            for i in range(0, len(ks), 1000):
+                s3.delete_objects(Bucket=b, Delete={"Objects": [
+                    {"Key": k} for k in ks[i:i + 1000]], "Quiet": True})
+            s3.delete_bucket(Bucket=b)
+        if cmd == "reset":
+            s3.create_bucket(Bucket=b)
+        return 0
+    elif cmd == "list":
+        for k in keys(s3, sys.argv[2]):
+            print(k)
         return 0
     elif cmd == "entries":
         for e in entries(s3, sys.argv[2], sys.argv[3]):

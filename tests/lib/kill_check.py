@@ -499,15 +499,17 @@ def cmd_mkbuckets(o):
 
 def cmd_order(o):
     """Each unlinkat of an original after the fsync of the archive it went
-    into and of batches/ after that archive's rename into batches/."""
+    into, of its manifest, and of batches/ after the archive's batch was
+    renamed into batches/. One line of evidence per unlink (trace line
+    numbers), then the counts."""
     calls, _, _ = phased(o)
     root, spool = os.path.normpath(o.root), os.path.normpath(o.spool)
     cur_archive = None		# work.X/<id>/archive.tar being written
     holder = {}			# original path -> batch id
-    fsynced_tar = set()		# batch ids whose tar was fsync'd
-    fsynced_manifest = set()
-    renamed = set()		# batch ids renamed into batches/
-    sealed = set()		# ... and batches/ fsync'd after that
+    tar_sync = {}		# batch id -> line of its archive.tar fsync
+    man_sync = {}		# batch id -> line of its manifest fsync
+    renamed = {}		# batch id -> line of its rename into batches/
+    sealed = {}		# batch id -> line of the batches/ fsync after
     bad, good = [], 0
     for c in calls:
         p = c.path or c.fdpath
@@ -517,54 +519,51 @@ def cmd_order(o):
         elif c.name == "openat" and under(c.path, root) and \
                 "O_DIRECTORY" not in c.flags and cur_archive:
             holder[c.path] = cur_archive
-        elif c.name == "fsync" and p and p.endswith("/archive.tar"):
-            fsynced_tar.add(p.split("/")[-2])
-        elif c.name == "fsync" and p and ".manifest.json.tmp" in p:
-            fsynced_manifest.add(p.split("/")[-2])
-        elif c.name in ("renameat", "renameat2") and c.path2 and \
+        elif c.name in ("fsync", "fdatasync") and p and \
+                p.startswith(spool + "/work.") and \
+                p.endswith("/archive.tar"):
+            tar_sync[p.split("/")[-2]] = c.lineno
+        elif c.name in ("fsync", "fdatasync") and p and \
+                p.startswith(spool + "/work.") and \
+                p.endswith("/.manifest.json.tmp"):
+            man_sync[p.split("/")[-2]] = c.lineno
+        elif c.name in ("renameat", "renameat2", "rename") and c.path2 and \
                 c.path2.startswith(spool + "/batches/") and \
                 c.path.startswith(spool + "/work."):
-            renamed.add(os.path.basename(c.path2))
-        elif c.name == "fsync" and p == spool + "/batches":
-            sealed |= renamed
+            renamed[os.path.basename(c.path2)] = c.lineno
+        elif c.name in ("fsync", "fdatasync") and p == spool + "/batches":
+            for b in renamed:
+                sealed.setdefault(b, c.lineno)
         elif c.name in ("unlinkat", "unlink") and under(c.path, root) and \
                 "AT_REMOVEDIR" not in c.flags:
             b = holder.get(c.path)
+            rel = os.path.relpath(c.path, root)
             why = []
             if b is None:
                 why.append("not read into any archive")
             else:
-                if b not in fsynced_tar:
-                    why.append("before the fsync of %s/archive.tar" % b)
-                if b not in fsynced_manifest:
+                if b not in tar_sync:
+                    why.append("before the fsync of its archive.tar")
+                if b not in man_sync:
                     why.append("before the fsync of its manifest")
                 if b not in sealed:
                     why.append("before the fsync of batches/ after its "
                                "rename")
             if why:
-                bad.append("%s: %s" % (c.path, "; ".join(why)))
-            else:
-                good += 1
-                print("ordered: line %d unlinkat %s (archive %s)" %
-                      (c.lineno, os.path.relpath(c.path, root), b))
+                bad.append("line %d unlink %s: %s" %
+                           (c.lineno, rel, "; ".join(why)))
+                continue
+            good += 1
+            print("ordered: line %d unlink %s (batch %s) after: archive "
+                  "fsync line %d, manifest fsync line %d, rename into "
+                  "batches/ line %d, batches/ fsync line %d" %
+                  (c.lineno, rel, b[:8], tar_sync[b], man_sync[b],
+                   renamed[b], sealed[b]))
     for b in bad:
         print("OUT OF ORDER: " + b)
-    print("unlinks %d in-order %d out-of-order %d" %
+    print("unlinks of originals %d: in order %d, out of order %d" %
           (good + len(bad), good, len(bad)))
     return 0 if not bad and good > 0 else 1
-
-
-_S3 = []
-
-
-def s3_client():
-    """One client a process (a served process makes it once)."""
-    if not _S3:
-        import boto3
-        from botocore.config import Config
-        _S3.append(boto3.client("s3", config=Config(
-            s3={"addressing_style": "path"}, retries={"max_attempts": 3})))
-    return _S3[0]
 
 
 def cmd_expect(o):
