@@ -35,10 +35,22 @@ if [ $# -eq 0 ]; then
 	exit 2
 fi
 
+# "fuzz: <target> <execs> execs in <s> s, cov: <edges> ft: <features>
+# corp: <files>/<bytes>" from libFuzzer's last status line and final stats.
+report() {
+	local last stats
+	last=$(grep -E '^#[0-9]+[[:space:]]' "$2" | tail -1 |
+	    grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*')
+	stats=$(sed -n \
+	    's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 execs in \2 s/p' "$2")
+	printf 'fuzz: %-11s %s, %s\n' "$1" "${stats:-(no final stats)}" \
+	    "${last:-no coverage line}"
+}
+
 # One target: fuzz, then report (and merge). 0 when nothing was found.
 fuzz_one() {
 	local t=$1 bin="$B/fuzz_$1" work="$B/run/$1" corpus="$HERE/corpus/$1"
-	local dict="$HERE/dict/$1.dict" args=() rc line execs
+	local dict="$HERE/dict/$1.dict" args=() rc
 	if [ ! -x "$bin" ]; then
 		echo "fuzz: $t: no binary $bin" >&2
 		return 1
@@ -51,11 +63,7 @@ fuzz_one() {
 	    -artifact_prefix="$work/crashes/" "${args[@]}" ${FUZZ_ARGS:-} \
 	    "$work/new" "$corpus" >"$work/log" 2>&1
 	rc=$?
-	line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$work/log" | tail -1)
-	[ -n "$line" ] || line=$(grep -E '^#[0-9]+[[:space:]]' "$work/log" | tail -1)
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
-	printf 'fuzz: %-11s %s execs %s\n' "$t" "${execs:-?}" \
-	    "$(printf '%s' "$line" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+|exec/s: [0-9]+' | tr '\n' ' ')"
+	report "$t" "$work/log"
 	if [ "$rc" -ne 0 ]; then
 		echo "fuzz: $t: FAILED (exit $rc), log $work/log" >&2
 		grep -E 'ERROR:|runtime error|invariant broken|Test unit written' \

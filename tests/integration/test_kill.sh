@@ -12,7 +12,7 @@
 # rename*, unlink*, connect and sendto; the middle call of each group of
 # system calls in each phase of the run (for fsync, rename* and unlink*: of
 # each kind of thing they work on in each phase); the first open or mkdir
-# of each phase. Then a few kill points that leave sealed batches (see
+# of each phase; the first and the last unlink of an original. Then a few kill points that leave sealed batches (see
 # again() below) are repeated with the recovery run that follows killed
 # too, at calls of its recovery phase. Each kill point is labelled
 # with the phase of the call it was killed at, read from the killed run's
@@ -25,7 +25,8 @@
 # the dry run is the N-th call of the killed run.
 #
 #   KILL_QUICK=1   only the first, middle and last call of each group of
-#                  system calls (about half the kill points)
+#                  system calls and the first open of each phase (about
+#                  two thirds of the kill points, for a quick look)
 #   KILL_TIMING=1  where the time of each kill point goes
 . "$S3B_TOP/tests/lib/common.sh"
 KC=$S3B_TOP/tests/lib/kill_check.py
@@ -260,15 +261,19 @@ plan() {
 # first later run is traced, and kill points are chosen in its recovery):
 # s3-batch at its first connect (every archive sealed, none uploaded) and
 # at the middle sendto of the upload phase (some archives up, multipart
-# uploads open and recorded); s3-sync at an unlink of an original (a sealed
-# batch, some of its originals still there).
-again() { # TOOL SYSCALL N PHASE
-	case "$1/$2/$4" in
+# uploads open and recorded); s3-sync at the first unlink of an original (a
+# sealed batch, its originals still there).
+declare -A AGAIN=()
+again() { # TOOL SYSCALL N PHASE; each rule once
+	local rule=$1/$2/$4
+	[ -z "${AGAIN[$rule]:-}" ] || return 1
+	case "$rule" in
 	batch/connect/upload) [ "$3" = 1 ] ;;
 	batch/sendto/upload) [ "$3" -gt 1 ] ;;
-	sync/unlinkat/unlink-originals) [ "$3" -gt 1 ] ;;
+	sync/unlinkat/unlink-originals) true ;;
 	*) false ;;
-	esac
+	esac || return 1
+	AGAIN[$rule]=$3
 }
 
 for tool in batch sync; do

@@ -49,13 +49,8 @@ import os
 import re
 import sys
 import tarfile
+import urllib.error
 import urllib.request
-
-PHASES = ["recover", "walk", "stage", "seal", "unlink-originals", "upload",
-          "index", "release"]
-FAMILIES = ["openat", "mkdir", "mkdirat", "write", "pwrite64", "fsync",
-            "rename", "renameat", "renameat2", "unlink", "unlinkat",
-            "connect", "sendto", "sendmsg", "writev"]
 
 # kill points are chosen per group of system calls
 GROUPS = {
@@ -431,8 +426,10 @@ def cmd_plan(o):
     """Kill points: for fsync, rename*, unlink*, connect and send*, the
     first and the last call of the run; for every group of calls, the
     middle call of each phase (fsync, rename*, unlink*: of each kind of
-    thing they work on in each phase). --quick: the first, middle and last
-    call of each group."""
+    thing they work on in each phase); the first open/mkdir of each phase;
+    the first and the last unlink of an original in each phase. --quick:
+    the first, middle and last call of each group, and the first open or
+    mkdir of each phase."""
     calls, _, _ = phased(o)
     allowed = set(o.families.split(",")) if o.families else None
     spool = os.path.normpath(o.spool)
@@ -449,6 +446,13 @@ def cmd_plan(o):
             for w in (0.0, 0.5, 1.0):
                 c = pick(seq, w)
                 chosen[(c.name, c.n)] = c
+            if g == "open":	# and where each phase starts
+                starts = {}
+                for c in seq:
+                    if kind(c, o) != "other":
+                        starts.setdefault(c.phase, c)
+                for c in starts.values():
+                    chosen[(c.name, c.n)] = c
             continue
         if o.only_phase is None and g in FIRST_LAST:
             for w in (0.0, 1.0):
@@ -460,11 +464,15 @@ def cmd_plan(o):
             if k != "other":	# libraries, locale files
                 phases.setdefault((c.phase, k if g in BY_KIND else ""),
                                   []).append(c)
-        for cs in phases.values():
+        for (ph, k), cs in phases.items():
             c = pick(cs, 0.5)
             chosen[(c.name, c.n)] = c
-            if g == "open":	# and where each phase starts
+            # and where each phase starts; the first and the last
+            # original unlinked
+            if g == "open" or g == "unlink" and k == "root":
                 chosen[(cs[0].name, cs[0].n)] = cs[0]
+            if g == "unlink" and k == "root":
+                chosen[(cs[-1].name, cs[-1].n)] = cs[-1]
     for c in sorted(chosen.values(), key=lambda c: c.lineno):
         print(c)
     return 0
@@ -564,6 +572,19 @@ def cmd_order(o):
     print("unlinks of originals %d: in order %d, out of order %d" %
           (good + len(bad), good, len(bad)))
     return 0 if not bad and good > 0 else 1
+
+
+_S3 = []
+
+
+def s3_client():
+    """One client a process (a served process makes it once)."""
+    if not _S3:
+        import boto3
+        from botocore.config import Config
+        _S3.append(boto3.client("s3", config=Config(
+            s3={"addressing_style": "path"}, retries={"max_attempts": 3})))
+    return _S3[0]
 
 
 def cmd_expect(o):
@@ -724,7 +745,8 @@ def cmd_verify(o):
             holders = where.get(k, [])
             if okey not in holders:
                 bad("manifest_wrong", "%s (%s): archive %s does not hold "
-                    "it (%s does)" % (k, src, okey, " ".join(holders)))
+                    "it (%s)" % (k, src, okey, " ".join(holders) + " does"
+                                 if holders else "no archive does"))
                 continue
             off = d.get("s3batch", {}).get("tar", {}).get("data_offset")
             data = archives[okey][off:off + size] if off is not None else b""
