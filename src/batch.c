@@ -79,8 +79,10 @@ batch_seal(struct spool *sp, int workfd, int batchfd,
 
 	manifest_to_json(m, &json);
 	if (spool_write_file(batchfd, "manifest.json", json.buf, json.len,
-	    eb) == -1)
+	    eb) == -1) {
+		errbuf_prefix(eb, "sealing a batch in '%s'", spool_dir(sp));
 		goto out;
+	}
 	if ((bfd = batches_fd(sp, eb)) == -1)
 		goto out;
 	if (renameat(workfd, m->id, bfd, m->id) == -1) {

@@ -390,8 +390,17 @@ void
 manifest_doc_id(const struct manifest *m, size_t i, char hex[65])
 {
 	const struct manifest_entry *e = &m->e[i];
+	char *key;
 
-	es_doc_id(e->object_key, e->entry, e->entry_len, hex);
+	if (m->archive_key != NULL) {
+		/* the archive key holds a uuid: unique in every bucket */
+		es_doc_id(e->object_key, e->entry, e->entry_len, hex);
+		return;
+	}
+	/* s3-sync: the same key in two buckets is two objects */
+	key = xasprintf("%s/%s", e->bucket, e->object_key);
+	es_doc_id(key, e->entry, e->entry_len, hex);
+	free(key);
 }
 
 void

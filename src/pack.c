@@ -312,7 +312,8 @@ pack_up_id(struct s3_put *put, const char *upload_id)
 	errbuf_clear(&eb);
 	if (spool_mpu_record(u->p->r->spool, put->bucket, put->key, upload_id,
 	    &u->mpu_id, &eb) == -1)
-		log_warn("%s", eb.msg);
+		log_warn("multipart upload of 's3://%s/%s' not recorded: %s",
+		    put->bucket, put->key, eb.msg);
 }
 
 static void

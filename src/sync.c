@@ -121,7 +121,8 @@ sync_on_upload_id(struct s3_put *put, const char *upload_id)
 	errbuf_clear(&eb);
 	if (spool_mpu_record(it->ctx->r->spool, put->bucket, put->key,
 	    upload_id, &it->mpu_id, &eb) == -1)
-		log_warn("%s", eb.msg);
+		log_warn("multipart upload of 's3://%s/%s' not recorded: %s",
+		    put->bucket, put->key, eb.msg);
 }
 
 /* S3 has the object: remove the original if it is still what was sent. */

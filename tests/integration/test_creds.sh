@@ -9,6 +9,8 @@ SK2=${S3_SECRET_KEY2:-s3bSecondUserSecretKey0000000000EXAMPLE2}
 as_user2() { AWS_ACCESS_KEY_ID=$AK2 AWS_SECRET_ACCESS_KEY=$SK2 "$@"; }
 
 new_work
+# user 2's own fallback bucket: the manifests go there (ElasticSearch is down)
+as_user2 s3_rb s3b-creds-fallback; as_user2 s3_mb s3b-creds-fallback
 echo "the-web-identity-token" > "$W/token"
 coproc STANDIN { exec python3 "$S3B_TOP/tests/lib/aws_standins.py" --port 0 \
     --access-key "$AK2" --secret-key "$SK2" --expires-in 3600 \
@@ -27,7 +29,7 @@ sync_with() {
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
 	    S3_SYNC_BUCKETS_FOLDER="$W/root" S3BATCH_SPOOL_DIR="$W/spool" \
 	    ELASTICSEARCH_LOGS_HOST=127.0.0.1 ELASTICSEARCH_LOGS_PORT=9 \
-	    MANIFEST_FALLBACK_BUCKET=s3b-fallback S3BATCH_SETTLE_SECONDS=0 \
+	    MANIFEST_FALLBACK_BUCKET=s3b-creds-fallback S3BATCH_SETTLE_SECONDS=0 \
 	    HOME="$W" "$@" "$SYNC" 2>"$W/err"
 }
 
