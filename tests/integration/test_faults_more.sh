@@ -364,7 +364,8 @@ faults s3 '[{"match":{"method":"PUT"},"action":"header_replace","headers":{"ETag
 go s3-batch s3
 exit_is 0; within 20
 check_eq "$LABEL: three PUTs for two archives" "$(s3_reqs '"method":"PUT"')" 3
-check "$LABEL: it says the ETag was wrong" grep -q "ETag '0123456789abcdef0123456789abcdef' is not the MD5" "$ERR"
+# a mended retry is no news for cron: detection shows in the third PUT
+check_eq "$LABEL: quiet under cron once the retry mended it" "$(cat "$ERR")" ""
 end_state s3-batch none
 
 # --- a wrong ETag every time: exit 1; S3 may hold other bytes than were sent
@@ -384,7 +385,7 @@ setup cksum1
 faults s3 '[{"match":{"method":"PUT"},"action":"header_replace","headers":{"x-amz-checksum-sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},"count":1}]'
 go s3-batch s3
 exit_is 0; within 20
-check "$LABEL: it says the checksum was wrong" grep -q "x-amz-checksum-sha256 'AAAA.*' is not what was sent" "$ERR"
+check_eq "$LABEL: quiet under cron once the retry mended it" "$(cat "$ERR")" ""
 end_state s3-batch none
 
 # --- s3-sync: a wrong checksum on every answer: exit 1, the files stay ---
