@@ -65,6 +65,10 @@ check: check-unit check-integration
 check-kill: $(BINS)
 	@tests/integration/run.sh optin/test_kill
 
+# Bad inputs and a full spool: opt-in while their last checks settle.
+check-robust: $(BINS)
+	@tests/integration/run.sh optin/test_inputs optin/test_diskfull
+
 setup:
 	scripts/setup.sh
 
@@ -86,5 +90,9 @@ install: $(BINS)
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit check check-unit check-integration check-kill setup demo asan valgrind install clean
+.PHONY: all unit check check-unit check-integration check-kill check-robust fuzz setup demo asan valgrind install clean
 .SECONDARY:
+
+# libFuzzer targets (clang): each for FUZZ_SECONDS (default 60).
+fuzz:
+	$(MAKE) -f tests/fuzz/Makefile.fuzz fuzz

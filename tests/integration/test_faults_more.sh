@@ -385,6 +385,7 @@ setup cksum1
 faults s3 '[{"match":{"method":"PUT"},"action":"header_replace","headers":{"x-amz-checksum-sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="},"count":1}]'
 go s3-batch s3
 exit_is 0; within 20
+check_eq "$LABEL: three PUTs for two archives" "$(s3_reqs '"method":"PUT"')" 3
 check_eq "$LABEL: quiet under cron once the retry mended it" "$(cat "$ERR")" ""
 end_state s3-batch none
 
