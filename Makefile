@@ -90,9 +90,15 @@ install: $(BINS)
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit check check-unit check-integration check-kill check-robust fuzz setup demo asan valgrind install clean
+.PHONY: all unit check check-unit check-integration check-kill check-robust fuzz bench setup demo asan valgrind install clean
 .SECONDARY:
 
 # libFuzzer targets (clang): each for FUZZ_SECONDS (default 60).
 fuzz:
 	$(MAKE) -f tests/fuzz/Makefile.fuzz fuzz
+
+# Benchmarks against the peers (awscli, rclone, s3cmd, s5cmd) on a local
+# radosgw; scripts/setup-bench.sh installs the peers. Not part of check.
+bench: all
+	scripts/setup-bench.sh
+	tests/bench/run.sh
