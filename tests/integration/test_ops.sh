@@ -315,11 +315,11 @@ stop_proxy
 cat -A "$W/tty" | head -c 2000; echo
 check_eq "tty: exit 0" "$rc" 0
 check "tty: a progress line redrawn in place" \
-    grep -q $'\r\e\\[Ks3-sync: [0-9]* objects uploaded; [0-9]* files done, .*/s; [0-9]* s' "$W/tty"
+    grep -q $'\r\e\\[Ks3-sync: [0-9]* objects, .* uploaded, .*/s; [0-9]* files done; [0-9]* s' "$W/tty"
 check "tty: the summary line" grep -q "s3-sync: 6 files, .*exit 0" "$W/tty"
 fill $b 2
 script -qec "$SYNC -q" /dev/null > "$W/tty" 2>&1
-check "tty -q: no progress line" bash -c "! grep -q 'uploaded;' '$W/tty'"
+check "tty -q: no progress line" bash -c "! grep -q ' uploaded, ' '$W/tty'"
 check "tty -q: no summary" bash -c "! grep -q 'files, ' '$W/tty'"
 s3_rb $b
 

@@ -281,7 +281,8 @@ race_open_case() {	# tool tag
 		rm "$r/d-fifo"; mkfifo "$r/d-fifo"
 		( exec 3>"$r/d-fifo"; echo opened > "$W/fifo-opened" ) & wpid=$!
 		BG+=("$wpid")
-		rm "$r/e-replaced"; echo "second inode" > "$r/e-replaced"
+		# made before the old one goes, so that its inode is another
+		echo "second inode" > "$W/e-new"; mv "$W/e-new" "$r/e-replaced"
 		ok "$name race open: the run was held in its first open"
 	else
 		not_ok "$name race open: the run was held in its first open"
