@@ -169,8 +169,18 @@ mkbucket() {
 	    { say "FATAL: cannot create bucket $1: HTTP $code" >&2; exit 1; }
 }
 
+# rgw_alive: the server answers (something else may have stopped it: it is
+# then wiped and started again, and the run goes on)
+rgw_alive() {
+	curl -s -o /dev/null --max-time 5 "$ENDPOINT/" && return 0
+	note "radosgw on $ENDPOINT was gone (stopped from outside?):" \
+	    "wiping and starting it again"
+	rgw_reset
+}
+
 # new_buckets: a new data bucket B and manifest bucket MB for the next run
 new_buckets() {
+	rgw_alive
 	BUCKET_SEQ=$((BUCKET_SEQ + 1))
 	B=$(printf 'bench-d%05d' "$BUCKET_SEQ")
 	MB=$(printf 'bench-m%05d' "$BUCKET_SEQ")
@@ -494,8 +504,9 @@ summarize() {
 
 # ---- cases --------------------------------------------------------------------
 
-ALL_CASES="ceiling sync-small sync-many sync-big batch-small-esdown
-	batch-many-esdown batch-big-esdown batch-small-esup batch-many-esup
+ALL_CASES="ceiling sync-small-esdown sync-many-esdown sync-big-esdown
+	batch-small-esdown batch-many-esdown batch-big-esdown sync-small-esup
+	sync-many-esup sync-big-esup batch-small-esup batch-many-esup
 	batch-big-esup"
 
 case_selected() {
@@ -641,7 +652,8 @@ note "rss_kb: peak RSS (/usr/bin/time -v, Maximum resident set size), the" \
     "highest of the runs; for the tar pipe the sum of tar's and aws's"
 note "MB = 10^6 bytes; wall_s = median; files_per_s and mb_per_s from it"
 
-CEILING_RPS=
+# the ceiling of an earlier run can be given when this one skips that case
+CEILING_RPS=${BENCH_CEILING_RPS:-}
 case_selected ceiling && case_ceiling
 SYNC_ES_DOWN="" SYNC_ES_UP=""
 for e in $SYNC_ES; do
@@ -652,16 +664,16 @@ done
 # in the background of the rest
 ES_FIRST=${SYNC_ES_DOWN:-down}
 # shellcheck disable=SC2086
-case_selected sync-small && case_upload sync-4k-$N_SMALL small $N_SMALL 4096 files_per_s "$ES_FIRST" $SYNC_TOOLS
-case_selected sync-many && case_upload sync-4k-$N_MANY small $N_MANY 4096 files_per_s "$ES_FIRST" $SYNC_TOOLS
-case_selected sync-big && case_upload sync-1file-${BIG_MB}m big 1 $((BIG_MB * 1048576)) mb_per_s "$ES_FIRST" $SYNC_TOOLS
+case_selected sync-small-esdown && case_upload sync-4k-$N_SMALL small $N_SMALL 4096 files_per_s "$ES_FIRST" $SYNC_TOOLS
+case_selected sync-many-esdown && case_upload sync-4k-$N_MANY small $N_MANY 4096 files_per_s "$ES_FIRST" $SYNC_TOOLS
+case_selected sync-big-esdown && case_upload sync-1file-${BIG_MB}m big 1 $((BIG_MB * 1048576)) mb_per_s "$ES_FIRST" $SYNC_TOOLS
 case_selected batch-small-esdown && case_upload batch-4k-$N_BATCH_SMALL-esdown small $N_BATCH_SMALL 4096 files_per_s down s3-batch:ours tar-pipe:default rclone:ours
 case_selected batch-many-esdown && case_upload batch-4k-$N_BATCH_MANY-esdown small $N_BATCH_MANY 4096 files_per_s down s3-batch:ours tar-pipe:default
 case_selected batch-big-esdown && case_upload batch-1m-$N_MIB-esdown mib $N_MIB 1048576 mb_per_s down s3-batch:ours tar-pipe:default
 if [ -n "$SYNC_ES_UP" ]; then
-	case_selected sync-small && case_upload sync-4k-$N_SMALL-esup small $N_SMALL 4096 files_per_s up s3-sync:ours
-	case_selected sync-many && case_upload sync-4k-$N_MANY-esup small $N_MANY 4096 files_per_s up s3-sync:ours
-	case_selected sync-big && case_upload sync-1file-${BIG_MB}m-esup big 1 $((BIG_MB * 1048576)) mb_per_s up s3-sync:ours
+	case_selected sync-small-esup && case_upload sync-4k-$N_SMALL-esup small $N_SMALL 4096 files_per_s up s3-sync:ours
+	case_selected sync-many-esup && case_upload sync-4k-$N_MANY-esup small $N_MANY 4096 files_per_s up s3-sync:ours
+	case_selected sync-big-esup && case_upload sync-1file-${BIG_MB}m-esup big 1 $((BIG_MB * 1048576)) mb_per_s up s3-sync:ours
 fi
 case_selected batch-small-esup && case_upload batch-4k-$N_BATCH_SMALL-esup small $N_BATCH_SMALL 4096 files_per_s up s3-batch:ours tar-pipe:default
 case_selected batch-many-esup && case_upload batch-4k-$N_BATCH_MANY-esup small $N_BATCH_MANY 4096 files_per_s up s3-batch:ours tar-pipe:default

@@ -68,7 +68,7 @@ check_eq "30%: nothing left locally" "$(local_files "$W/root")" ""
 check_eq "30%: no multipart upload open" "$(s3_open_uploads $b)" 0
 check "30%: payload hash, Content-MD5 and checksum match the bytes sent" headers_match_bodies
 check "30%: failures are one-line errors naming the object" \
-    bash -c "! grep -v \"^s3-sync: error: \\(PUT\\|POST\\|DELETE\\) 's3://\" '$W/err' | grep -q error"
+    bash -c "! grep ': error: ' '$W/err' | grep -qv \"^s3-sync: error: \\(PUT\\|POST\\|DELETE\\) 's3://\""
 stop_proxy; s3_rb $b
 
 # --- one flipped byte: rejected by the server, retried, then deleted ---
@@ -80,7 +80,8 @@ check_eq "flip: exit 0" "$rc" 0
 statuses=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     r=json.loads(l)
-    if r["method"]=="PUT": print((r.get("fault") or {}).get("action","-"), r.get("upstream_status"))' "$PROXY_LOG")
+    if r["method"]=="PUT" and r["target"].startswith("/"+sys.argv[2]+"/"):
+        print((r.get("fault") or {}).get("action","-"), r.get("upstream_status"))' "$PROXY_LOG" $b)
 echo "$statuses"
 check_eq "flip: the server refused the flipped body, the retry went through" \
     "$statuses" "$(printf 'flip_byte 400\n- 200')"
@@ -142,9 +143,9 @@ check "region: the client says it signs again" grep -q "region 'eu-west-3'" "$W/
 scopes=$(python3 -c 'import json,sys,re
 for l in open(sys.argv[1]):
     r=json.loads(l)
-    if r["method"]!="PUT": continue
+    if r["method"]!="PUT" or not r["target"].startswith("/"+sys.argv[2]+"/"): continue
     a=dict((k.lower(),v) for k,v in r["headers"])["authorization"]
-    print(re.search(r"/(\w+-\w+-\d)/s3/", a).group(1))' "$PROXY_LOG" | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+    print(re.search(r"/(\w+-\w+-\d)/s3/", a).group(1))' "$PROXY_LOG" $b | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
 check_eq "region: signed for us-east-1, redirected, signed again for eu-west-3" "$scopes" "eu-west-3=1 us-east-1=1 "
 check "region: the objects are whole" check_objects_match $b "$W/mirror/$b"
 stop_proxy; s3_rb $b
