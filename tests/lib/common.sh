@@ -32,6 +32,9 @@ tool_env() {
 	export S3BATCH_SPOOL_DIR=$W/spool
 	export ELASTICSEARCH_LOGS_HOST=127.0.0.1 ELASTICSEARCH_LOGS_PORT=${OS_PORT:-9200}
 	export MANIFEST_FALLBACK_BUCKET=${FALLBACK_BUCKET:-s3b-fallback}
+	# every test gets the fallback bucket, whatever ran before it
+	aws s3api head-bucket --bucket "$MANIFEST_FALLBACK_BUCKET" >/dev/null 2>&1 ||
+	    s3_mb "$MANIFEST_FALLBACK_BUCKET" 2>/dev/null || true
 }
 
 s3_mb() { aws s3api create-bucket --bucket "$1" >/dev/null; }
