@@ -88,7 +88,7 @@ install: $(BINS)
 	install -m 644 man/s3-batch.1 man/s3-sync.1 $(DESTDIR)$(MANDIR)/man1
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 .PHONY: all unit check check-unit check-integration check-kill check-robust fuzz bench setup demo asan valgrind install clean
 .SECONDARY:

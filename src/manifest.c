@@ -229,6 +229,8 @@ jstr(const cJSON *o, const char *name)
 /* Ranges of the integer types numbers are cast to: beyond, a cast is UB. */
 #define JS64	-9223372036854775808.0, 9223372036854775808.0
 #define JU64	0.0, 18446744073709551616.0
+/* 10000-01-01: a batch was sealed by this tool, in a 4-digit year */
+#define SEALED_MAX	253402300800.0
 
 /* A number in [lo, hi). */
 static int
@@ -303,7 +305,7 @@ manifest_from_json(struct manifest *m, const char *json, size_t len,
 	    (run = jstr(root, "run_id")) == NULL ||
 	    (tool = jstr(root, "tool")) == NULL ||
 	    (host = jstr(root, "host")) == NULL ||
-	    jnum(root, "sealed_at", JS64, &sealed) == -1 ||
+	    jnum(root, "sealed_at", 0.0, SEALED_MAX, &sealed) == -1 ||
 	    !cJSON_IsArray(arr = cJSON_GetObjectItemCaseSensitive(root,
 	    "entries")) || strlen(id) != 36 || strlen(run) > 36)
 		goto bad;

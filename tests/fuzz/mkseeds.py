@@ -257,6 +257,11 @@ def main():
         put("creds_json", name, text)
     for name, text in STS.items():
         put("creds_sts", name, text)
+    # past the 16 KiB field and 64 KiB body caps (run.sh: larger max_len)
+    put("creds_sts", "big-token", STS["ok"].replace(
+        "FwoGZXIvYXdzEJr", "FwoG" + "A" * (16 * 1024)))
+    put("creds_sts", "big-body", STS["ok"].replace(
+        "<Provider>", "<Pad>" + "x" * 66000 + "</Pad><Provider>"))
     for name, text in INI.items():
         put("creds_ini", name, text)
     for i, t in enumerate(TIMES):
